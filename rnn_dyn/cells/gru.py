@@ -1,0 +1,34 @@
+"""Gated recurrent unit (Cho et al. 2014), reset applied before the recurrent matmul."""
+import tensorflow as tf
+
+from rnn_dyn.cells.base import PopulationCell
+
+
+class GRUCell(PopulationCell):
+    """``z, r = sigma(W h + U x + b)``, ``c = phi(W_c (r * h) + U_c x + b_c)``,
+    ``h' = z * h + (1 - z) * c``; equals ``keras.layers.GRUCell(reset_after=False)``."""
+
+    gates = ("z", "r", "c")
+
+    def step_cache(self, xu, states, W):
+        (h,) = states
+        u = self.units
+        zr = tf.sigmoid(xu[..., : 2 * u] + tf.matmul(h, W[:, :, : 2 * u]))
+        z, r = zr[..., :u], zr[..., u:]
+        c = self.phi(xu[..., 2 * u:] + tf.matmul(r * h, W[:, :, 2 * u:]))
+        return [z * h + (1.0 - z) * c], (z, r, c)
+
+    def step_back(self, d_new, states, cache, W):
+        (h,), (z, r, c), (dh_new,) = states, cache, d_new
+        u = self.units
+        d_c = dh_new * (1.0 - z) * self.dphi(c)
+        d_rh = tf.matmul(d_c, W[:, :, 2 * u:], transpose_b=True)
+        d_zr = tf.concat([dh_new * (h - c) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], axis=-1)
+        d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W[:, :, : 2 * u], transpose_b=True)
+        return [d_h], tf.concat([d_zr, d_c], axis=-1)
+
+    def recurrent_grad(self, h_prev, cache, d_xu):
+        u = self.units
+        r = cache[1]
+        return tf.concat([tf.matmul(h_prev, d_xu[..., : 2 * u], transpose_a=True),
+                          tf.matmul(r * h_prev, d_xu[..., 2 * u:], transpose_a=True)], axis=-1)

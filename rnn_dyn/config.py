@@ -1,0 +1,299 @@
+"""Frozen configuration objects: every number of SPEC.md is a default here.
+
+A population of networks is described by one :class:`RunConfig`: the task it is
+trained on (:class:`TaskConfig`), the architecture all members share
+(:class:`ModelConfig`) and the training protocol (:class:`TrainConfig`), whose
+per-member fields (seed, l2 and optimizer settings) may be scalars, broadcast
+to every member, or tuples with one value per member.  Configs are checked in
+``__post_init__`` so that bad input fails before any work starts, with a
+message naming the field, the value and the allowed choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnn_dyn._checks import check_choice, check_positive, check_range
+
+TASKS = ("context", "flipflop", "sine")
+CELLS = ("gru", "lstm", "ugrnn", "vanilla")
+ACTIVATIONS = ("relu", "tanh")
+INITIALIZERS = ("glorot_uniform", "orthogonal", "normal", "zeros")
+OPTIMIZERS = ("adam", "sgd")
+DEFAULT_N_TIME = {"flipflop": 100, "sine": 500, "context": 100}
+MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "clip")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task and its generator settings (SPEC §2).
+
+    ``n_time=None`` takes the task's own default (100, 500, 100).
+    """
+
+    name: str = "flipflop"
+    n_time: int | None = None
+    # flip-flop
+    n_bits: int = 3
+    p_flip: float = 0.05
+    # sine
+    omega_min: float = 2 * math.pi * 0.01
+    omega_max: float = 2 * math.pi * 0.05
+    n_grid: int = 51
+    # context integration
+    n_contexts: int = 2
+    noise_std: float = 1.0
+    # fixed sets shared by every network of the task
+    n_val: int = 256
+    val_seed: int = 1_000_003
+    n_probe: int = 64
+    probe_seed: int = 2_000_003
+
+    def __post_init__(self):
+        check_choice("task", self.name, TASKS)
+        if self.n_time is None:
+            object.__setattr__(self, "n_time", DEFAULT_N_TIME[self.name])
+        for name in ("n_time", "n_bits", "n_grid", "n_contexts", "n_val", "n_probe"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_range("p_flip", self.p_flip, 0.0, 1.0)
+        check_positive("omega_min", self.omega_min)
+        if not self.omega_max > self.omega_min:
+            raise ValueError(
+                f"omega_max must be greater than omega_min={self.omega_min}; got {self.omega_max}."
+            )
+        check_range("noise_std", self.noise_std, 0.0, math.inf)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture shared by every member of a population (SPEC §1)."""
+
+    cell: str = "gru"
+    activation: str = "tanh"
+    n_units: int = 64
+    input_init: str = "glorot_uniform"
+    recurrent_init: str = "orthogonal"
+    readout_init: str = "glorot_uniform"
+    recurrent_gain: float = 1.0
+    forget_bias: float = 1.0
+
+    def __post_init__(self):
+        check_choice("cell", self.cell, CELLS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_positive("n_units", self.n_units, integer=True)
+        for name in ("input_init", "recurrent_init", "readout_init"):
+            check_choice(name, getattr(self, name), INITIALIZERS)
+        check_positive("recurrent_gain", self.recurrent_gain)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training protocol for a population (SPEC §3).
+
+    The fields named in ``MEMBER_FIELDS`` take a scalar (every member the
+    same; a scalar ``seed`` gives members ``seed, seed + 1, ...``) or a tuple
+    of ``n_networks`` values.
+    """
+
+    n_networks: int = 1
+    iterations: int = 2000
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    seed: Any = 0
+    l2: Any = 1e-4
+    lr: Any = 0.1
+    momentum: Any = 0.9
+    decay_rate: Any = 0.7
+    decay_steps: Any = 1000
+    clip: Any = 1.0
+    log_every: int = 100
+
+    def __post_init__(self):
+        check_positive("n_networks", self.n_networks, integer=True)
+        check_range("iterations", self.iterations, 0, math.inf, integer=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("log_every", self.log_every, integer=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in MEMBER_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                if len(value) != self.n_networks:
+                    raise ValueError(
+                        f"{name} must have one value per network (n_networks={self.n_networks});"
+                        f" got {len(value)} values: {list(value)}."
+                    )
+                object.__setattr__(self, name, tuple(value))
+            for v in self.member_values(name):
+                _check_member(name, v)
+
+    def member_values(self, name: str) -> tuple:
+        """The per-member values of field ``name`` (length ``n_networks``)."""
+        value = getattr(self, name)
+        if isinstance(value, tuple):
+            return value
+        if name == "seed":
+            _check_member("seed", value)
+            return tuple(int(value) + i for i in range(self.n_networks))
+        return (value,) * self.n_networks
+
+    def member(self, i: int) -> dict:
+        """Member ``i``'s own settings, one scalar per field of ``MEMBER_FIELDS``."""
+        return {name: self.member_values(name)[i] for name in MEMBER_FIELDS}
+
+
+def _check_member(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number; got {value!r}.")
+    if name == "seed":
+        check_range("seed", value, 0, 2**31 - 1, integer=True)
+    elif name == "l2":
+        check_range("l2", value, 0.0, math.inf)
+    elif name == "momentum":
+        check_range("momentum", value, 0.0, 1.0)
+    elif name == "decay_rate":
+        check_range("decay_rate", value, 0.0, 1.0, low_open=True)
+    elif name == "decay_steps":
+        check_positive("decay_steps", value)
+    else:  # lr, clip
+        check_positive(name, value)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One population: task, architecture and training protocol."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise TypeError(f"config must be a dict; got {type(d).__name__}.")
+        parts = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
+        unknown = sorted(set(d) - set(parts))
+        if unknown:
+            raise ValueError(f"unknown config section(s) {unknown}; allowed: {sorted(parts)}.")
+        return cls(**{k: make_config(parts[k], d.get(k, {}), k) for k in parts})
+
+    def subset(self, members) -> "RunConfig":
+        """The population of the given members only (indices into this one)."""
+        members = list(members)
+        per_member = {k: tuple(self.train.member_values(k)[i] for i in members) for k in MEMBER_FIELDS}
+        train = dataclasses.replace(self.train, n_networks=len(members), **per_member)
+        return dataclasses.replace(self, train=train)
+
+    def member_config(self, i: int) -> "RunConfig":
+        """The config of member ``i`` alone, as a population of one."""
+        train = dataclasses.replace(self.train, n_networks=1, **self.train.member(i))
+        return dataclasses.replace(self, train=train)
+
+
+def make_config(cls, values: dict, section: str = ""):
+    """``cls(**values)`` with a clear error for keys ``cls`` does not have."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        where = f" in {section}" if section else ""
+        raise ValueError(f"unknown key(s) {unknown}{where}; allowed: {names}.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: the product of tasks, cells, activations and sizes (SPEC §3).
+
+    Each ``(task, cell, activation, n_units)`` is one population whose members
+    span ``seeds`` x ``l2``, split so that none exceeds ``max_population``.
+    ``defaults`` holds ``task``/``model``/``train`` fields for every
+    population, ``by_task`` the same per task name (it wins over defaults).
+    ``seeds`` is a count (seeds ``0 .. seeds-1``) or an explicit list.
+    """
+
+    experiment: str = "quick"
+    tasks: tuple = TASKS
+    cells: tuple = CELLS
+    activations: tuple = ACTIVATIONS
+    n_units: tuple = (64,)
+    l2: tuple = (1e-4,)
+    seeds: Any = 2
+    max_population: int = 64
+    defaults: dict = field(default_factory=dict)
+    by_task: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.experiment, str) or not self.experiment:
+            raise ValueError(f"experiment must be a non-empty string; got {self.experiment!r}.")
+        for name, choices in (("tasks", TASKS), ("cells", CELLS), ("activations", ACTIVATIONS)):
+            values = _as_tuple(name, getattr(self, name))
+            for v in values:
+                check_choice(name, v, choices)
+            object.__setattr__(self, name, values)
+        for name in ("n_units", "l2"):
+            object.__setattr__(self, name, _as_tuple(name, getattr(self, name)))
+        if isinstance(self.seeds, (list, tuple)):
+            object.__setattr__(self, "seeds", _as_tuple("seeds", self.seeds))
+        else:
+            check_positive("seeds", self.seeds, integer=True)
+        check_positive("max_population", self.max_population, integer=True)
+        for key in self.by_task:
+            check_choice("by_task key", key, TASKS)
+        self.expand()  # every population's config is checked before any work
+
+    @property
+    def seed_list(self) -> tuple:
+        return self.seeds if isinstance(self.seeds, tuple) else tuple(range(self.seeds))
+
+    def _section(self, task: str, section: str) -> dict:
+        out = {}
+        for source, where in ((self.defaults, "defaults"), (self.by_task.get(task, {}), f"by_task.{task}")):
+            if not isinstance(source, dict):
+                raise TypeError(f"{where} must be a mapping; got {source!r}.")
+            unknown = sorted(set(source) - {"task", "model", "train"})
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: ['model', 'task', 'train'].")
+            out.update(source.get(section) or {})
+        return out
+
+    def expand(self) -> list:
+        """One :class:`RunConfig` per population job."""
+        jobs = []
+        members = [(s, l2) for s in self.seed_list for l2 in self.l2]
+        for task in self.tasks:
+            task_cfg = make_config(TaskConfig, {**self._section(task, "task"), "name": task}, "task")
+            train_kw = self._section(task, "train")
+            for key in ("n_networks", "seed", "l2"):
+                if key in train_kw:
+                    raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in defaults/by_task.")
+            model_kw = self._section(task, "model")
+            for cell in self.cells:
+                for act in self.activations:
+                    for n_units in self.n_units:
+                        model = make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
+                                                          "n_units": n_units}, "model")
+                        for i in range(0, len(members), self.max_population):
+                            chunk = members[i: i + self.max_population]
+                            train = make_config(TrainConfig, {
+                                **train_kw, "n_networks": len(chunk),
+                                "seed": tuple(m[0] for m in chunk), "l2": tuple(m[1] for m in chunk)},
+                                "train")
+                            jobs.append(RunConfig(task_cfg, model, train))
+        return jobs
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepConfig":
+        return make_config(cls, d, "spec")
+
+
+def _as_tuple(name, value) -> tuple:
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not values:
+        raise ValueError(f"{name} must not be empty.")
+    return values

@@ -1,0 +1,198 @@
+"""Command line: ``python -m rnn_dyn.experiments COMMAND --flag=value`` (wiring only).
+
+Commands
+--------
+train   Train one population and log it to MLflow.
+sweep   Run a sweep spec (default ``experiments/quick.yaml``) on an executor.
+
+Every flag is named after a config field; list-valued flags such as
+``--l2='[1e-4,1e-3]'`` spread over the members.  Input is checked before any
+work starts and before any MLflow run is created.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+SPEC_DIRS = (Path.cwd() / "experiments", Path(__file__).resolve().parent.parent / "experiments")
+
+
+def _configs():
+    from rnn_dyn import config
+
+    return config
+
+
+def load_spec(spec: str) -> dict:
+    """Read a sweep spec: a YAML path, or a name in ``experiments/`` (``quick``, ``paper``)."""
+    import yaml
+
+    candidates = [Path(spec)] + [d / f"{spec}.yaml" for d in SPEC_DIRS]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ValueError(f"spec {spec!r} is neither a file nor a spec name in "
+                         f"{[str(d) for d in SPEC_DIRS]}.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"spec {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"spec {str(path)!r} must be a mapping of sweep fields; got {type(data).__name__}.")
+    return data
+
+
+def _split_flags(flags: dict) -> dict:
+    """Sort flat CLI flags into task/model/train sections by field name."""
+    cfg = _configs()
+    sections = {"task": cfg.TaskConfig, "model": cfg.ModelConfig, "train": cfg.TrainConfig}
+    out = {k: {} for k in sections}
+    for key, value in flags.items():
+        where = [s for s, cls in sections.items() if key in {f.name for f in dataclasses.fields(cls)}]
+        if not where:
+            allowed = sorted({f.name for c in sections.values() for f in dataclasses.fields(c)} - {"name"})
+            raise ValueError(f"unknown flag --{key}; allowed: {allowed + ['experiment', 'task']}.")
+        out[where[0]][key] = value
+    return out
+
+
+def train(task="flipflop", cell="gru", activation="tanh", n_units=64, experiment="default",
+          threads=None, **flags):
+    """Train one population and log it (one parent run, one nested run per network).
+
+    Flags: any field of TaskConfig, ModelConfig or TrainConfig, e.g. ``--n_networks
+    --iterations --batch_size --seed --l2 --lr --momentum --decay_rate --decay_steps
+    --clip --optimizer --n_time``.  Returns the run ids.
+    """
+    cfg = _configs()
+    parts = _split_flags(flags)
+    run = cfg.RunConfig(
+        cfg.make_config(cfg.TaskConfig, {**parts["task"], "name": task}, "task"),
+        cfg.make_config(cfg.ModelConfig, {**parts["model"], "cell": cell, "activation": activation,
+                                          "n_units": n_units}, "model"),
+        cfg.make_config(cfg.TrainConfig, parts["train"], "train"))
+    from rnn_dyn.training import set_threads
+
+    set_threads(threads)
+    import numpy as np
+    from tqdm import tqdm
+
+    from rnn_dyn import tracking
+    from rnn_dyn.training import train_population
+
+    exp_id = tracking.get_experiment_id(experiment)
+    parent = tracking.start_population(exp_id, run)
+    bar = tqdm(total=run.train.iterations, desc=f"{task}/{cell}/{activation}", unit="it", file=sys.stderr)
+
+    def progress(k, loss):
+        bar.n = k + 1
+        finite = loss[np.isfinite(loss)]
+        bar.set_postfix(loss=f"{finite.mean():.3g}" if finite.size else "nan")
+        bar.refresh()
+
+    try:
+        result = train_population(run.task, run.model, run.train, progress=progress)
+        bar.n = run.train.iterations
+        bar.close()
+        ids = tracking.log_population(exp_id, run, result.to_dict(), parent)
+    except BaseException as exc:
+        bar.close()
+        tracking.end_run(parent, "FAILED", f"{type(exc).__name__}: {exc}")
+        raise
+    tracking.end_run(parent)
+    for i, v in enumerate(result.val_loss):
+        state = f"diverged at step {result.diverged_step[i]}" if result.diverged[i] else f"val_loss {v:.3g}"
+        print(f"  member {i} (seed {run.train.member_values('seed')[i]}): {state}", file=sys.stderr)
+    print(f"  zero-output baseline {result.zero_loss:.3g}; {result.seconds:.1f} s", file=sys.stderr)
+    return {"population_run": parent, "network_runs": ids,
+            "val_loss": [round(float(v), 6) for v in result.val_loss]}
+
+
+def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=False, **overrides):
+    """Run a sweep spec: every population job of the spec, skipping finished networks.
+
+    ``--spec`` a YAML path or name in ``experiments/``; other flags override spec
+    fields (``--experiment --tasks --cells --activations --n_units --l2 --seeds
+    --max_population``).  ``--executor local|dask``; ``--workers N``;
+    ``--scheduler ADDRESS`` joins a running Dask cluster.
+    """
+    from rnn_dyn._checks import check_choice
+
+    cfg = _configs()
+    check_choice("executor", executor, ("dask", "local"))
+    sweep_cfg = cfg.SweepConfig.from_dict({**load_spec(spec), **overrides})
+    jobs = sweep_cfg.expand()
+    n_networks = sum(j.train.n_networks for j in jobs)
+    if dry_run:
+        for j in jobs:
+            print(f"{j.task.name:9s} {j.model.cell:8s} {j.model.activation:5s} units={j.model.n_units:<4d}"
+                  f" networks={j.train.n_networks:<3d} iterations={j.train.iterations}")
+        print(f"{len(jobs)} jobs, {n_networks} networks")
+        return {"jobs": len(jobs), "networks": n_networks}
+
+    from tqdm import tqdm
+
+    from rnn_dyn import tracking
+
+    exp_id = tracking.get_experiment_id(sweep_cfg.experiment)  # store first, then workers
+    done = tracking.finished_keys(exp_id)
+    todo, skipped = [], {}
+    for job in jobs:
+        keep = [i for i in range(job.train.n_networks)
+                if tracking.network_key(job.member_config(i)) not in done]
+        skipped[job.task.name] = skipped.get(job.task.name, 0) + job.train.n_networks - len(keep)
+        if keep:
+            todo.append(job.subset(keep))
+    if executor == "dask":
+        from rnn_dyn.executors import DaskExecutor
+
+        pool = DaskExecutor(scheduler, workers)
+    else:
+        from rnn_dyn.executors import LocalExecutor
+
+        pool = LocalExecutor(workers)
+    from rnn_dyn.training import train_run
+
+    start = time.time()
+    table = {t: {"finished": 0, "skipped": skipped.get(t, 0), "diverged": 0, "failed": 0}
+             for t in sweep_cfg.tasks}
+    parents = [tracking.start_population(exp_id, job) for job in todo]
+    total = sum(j.train.n_networks for j in todo)
+    bar = tqdm(total=total, desc=f"sweep {sweep_cfg.experiment}", unit="net", file=sys.stderr)
+    try:
+        for i, result, error in pool.map(train_run, todo):
+            job, row = todo[i], table[todo[i].task.name]
+            if error is not None:
+                tracking.end_run(parents[i], "FAILED", error)
+                row["failed"] += job.train.n_networks
+                bar.write(f"FAILED {job.task.name}/{job.model.cell}/{job.model.activation}: "
+                          f"{error.strip().splitlines()[-1]}")
+            else:
+                tracking.log_population(exp_id, job, result, parents[i])
+                tracking.end_run(parents[i])
+                row["diverged"] += int(result["diverged"].sum())
+                row["finished"] += job.train.n_networks - int(result["diverged"].sum())
+            bar.update(job.train.n_networks)
+    finally:
+        bar.close()
+        if hasattr(pool, "close"):
+            pool.close()
+    wall = time.time() - start
+    print(f"\n{'task':10s} {'finished':>9s} {'skipped':>8s} {'diverged':>9s} {'failed':>7s}")
+    for t, row in table.items():
+        print(f"{t:10s} {row['finished']:9d} {row['skipped']:8d} {row['diverged']:9d} {row['failed']:7d}")
+    print(f"wall time {wall:.1f} s; browse with: mlflow ui")
+    return {"experiment": sweep_cfg.experiment, "networks": total, "wall_s": round(wall, 1)}
+
+
+def main():
+    import fire
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    fire.Fire({"train": train, "sweep": sweep})
+
+
+if __name__ == "__main__":
+    main()

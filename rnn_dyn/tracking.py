@@ -1,0 +1,169 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+Layout of an experiment: one parent run per population (tag ``rnn_dyn.kind =
+population``) and, nested under it, one run per network (``rnn_dyn.kind =
+network``) with the network's params, its loss curve, ``val_loss``,
+``diverged``, ``diverged_step`` and the artifacts ``weights.npz`` (arrays named
+after SPEC's symbols) and ``config.json`` (its own one-member
+:class:`~rnn_dyn.config.RunConfig`).  Each network run carries a deterministic
+key (tag ``rnn_dyn.key``) so a rerun can skip what is finished.
+
+The store is MLflow's own default (``sqlite:///mlflow.db`` with artifacts under
+``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says otherwise.  The driver
+creates store and experiment before any worker starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from rnn_dyn.config import RunConfig
+from rnn_dyn.population import Population
+from rnn_dyn.tasks import get_task
+
+NETWORK_PARAMS = ("task", "cell", "activation", "n_units", "l2", "lr", "momentum", "decay_rate",
+                  "decay_steps", "clip", "seed", "iterations", "batch_size")
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def get_experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created (with the store) if needed."""
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    return exp.experiment_id if exp is not None else c.create_experiment(name)
+
+
+def network_key(cfg: RunConfig) -> str:
+    """Deterministic key of a one-member config: equal keys, equal networks."""
+    d = cfg.to_dict()
+    d["train"].pop("log_every", None)
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def network_params(cfg: RunConfig) -> dict:
+    """The params a user finds a network run by."""
+    values = {"task": cfg.task.name, "cell": cfg.model.cell, "activation": cfg.model.activation,
+              "n_units": cfg.model.n_units, "iterations": cfg.train.iterations,
+              "batch_size": cfg.train.batch_size}
+    values.update(cfg.train.member(0))
+    return {k: values[k] for k in NETWORK_PARAMS}
+
+
+def finished_keys(experiment_id: str) -> dict:
+    """``{key: run_id}`` of the finished network runs of an experiment."""
+    runs = mlflow.search_runs(
+        [experiment_id], filter_string="tags.`rnn_dyn.kind` = 'network' and attributes.status = 'FINISHED'",
+        output_format="list")
+    return {r.data.tags["rnn_dyn.key"]: r.info.run_id for r in runs if "rnn_dyn.key" in r.data.tags}
+
+
+def _log_files(c, run_id, files: dict):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, write in files.items():
+            path = os.path.join(tmp, name)
+            write(path)
+            c.log_artifact(run_id, path)
+
+
+def _write_json(obj):
+    def write(path):
+        with open(path, "w") as f:
+            json.dump(obj, f, indent=2)
+    return write
+
+
+def start_population(experiment_id: str, cfg: RunConfig, name: str | None = None) -> str:
+    """Create the parent run of a population (status RUNNING); returns its id."""
+    c = client()
+    params = {"task": cfg.task.name, "cell": cfg.model.cell, "activation": cfg.model.activation,
+              "n_units": cfg.model.n_units, "n_networks": cfg.train.n_networks,
+              "iterations": cfg.train.iterations, "batch_size": cfg.train.batch_size}
+    run = c.create_run(experiment_id, run_name=name or _population_name(cfg),
+                       tags={"rnn_dyn.kind": "population"})
+    c.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    _log_files(c, run.info.run_id, {"config.json": _write_json(cfg.to_dict())})
+    return run.info.run_id
+
+
+def _population_name(cfg: RunConfig) -> str:
+    m = cfg.model
+    return f"{cfg.task.name}-{m.cell}-{m.activation}-{m.n_units}"
+
+
+def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: str) -> list:
+    """Log every member of a trained population as a nested network run.
+
+    ``result`` is :meth:`~rnn_dyn.training.TrainResult.to_dict`'s output.  Returns the network run ids.
+    """
+    c = client()
+    ids = []
+    n = cfg.train.n_networks
+    for i in range(n):
+        member = cfg.member_config(i)
+        run = c.create_run(experiment_id, run_name=f"{_population_name(cfg)}-s{member.train.seed}",
+                           tags={"rnn_dyn.kind": "network", "rnn_dyn.key": network_key(member),
+                                 "mlflow.parentRunId": parent_id})
+        rid = run.info.run_id
+        diverged = bool(result["diverged"][i])
+        metrics = [Metric("loss", float(loss[i]), 0, int(k))
+                   for k, loss in zip(result["loss_steps"], result["loss"]) if np.isfinite(loss[i])]
+        val = float(result["val_loss"][i])
+        if np.isfinite(val):
+            metrics.append(Metric("val_loss", val, 0, cfg.train.iterations))
+        metrics += [Metric("diverged", float(diverged), 0, 0),
+                    Metric("diverged_step", float(result["diverged_step"][i]), 0, 0),
+                    Metric("zero_loss", float(result["zero_loss"]), 0, 0),
+                    Metric("train_seconds", float(result["seconds"]) / n, 0, 0)]
+        c.log_batch(rid, metrics=metrics,
+                    params=[Param(k, str(v)) for k, v in network_params(member).items()],
+                    tags=[RunTag("rnn_dyn.population_run", parent_id)])
+        weights = {k: v[i] for k, v in result["weights"].items()}
+        _log_files(c, rid, {"weights.npz": lambda p, w=weights: np.savez(p, **w),
+                            "config.json": _write_json(member.to_dict())})
+        c.set_terminated(rid, "FINISHED")
+        ids.append(rid)
+    c.log_batch(parent_id, metrics=[
+        Metric("n_diverged", float(np.sum(result["diverged"])), 0, 0),
+        Metric("median_val_loss", float(np.nanmedian(result["val_loss"])) if not
+               np.all(np.isnan(result["val_loss"])) else float("nan"), 0, 0),
+        Metric("train_seconds", float(result["seconds"]), 0, 0)])
+    return ids
+
+
+def end_run(run_id: str, status: str = "FINISHED", reason: str | None = None):
+    """Close a run; a failed one keeps its reason as tag ``rnn_dyn.error``."""
+    c = client()
+    if reason:
+        c.set_tag(run_id, "rnn_dyn.error", reason[-5000:])
+    c.set_terminated(run_id, status)
+
+
+def load_network(run_id: str):
+    """Rebuild the exact network of a network run.
+
+    Returns
+    -------
+    population : Population
+        A population of one holding the run's weights.
+    cfg : RunConfig
+        The network's own config (task, model, training settings).
+    """
+    c = client()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig.from_dict(json.load(open(c.download_artifacts(run_id, "config.json", tmp))))
+        with np.load(c.download_artifacts(run_id, "weights.npz", tmp)) as f:
+            weights = {k: f[k][None] for k in f.files}
+    task = get_task(cfg.task)
+    population = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
+    population.set_weights_dict(weights)
+    return population, cfg
