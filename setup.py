@@ -19,6 +19,7 @@ setup(
         "fire",
         "pyyaml",
         "tqdm",
+        "threadpoolctl",
     ],
     extras_require={
         "test": ["pytest", "dask[distributed]"],

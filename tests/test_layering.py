@@ -10,7 +10,7 @@ import sys
 
 FORBIDDEN = ["mlflow", "matplotlib", "dask", "distributed", "fire"]
 LAYERS = ["rnn_dyn.config", "rnn_dyn.tasks", "tensorflow", "keras", "rnn_dyn.cells",
-          "rnn_dyn.population", "rnn_dyn.training"]
+          "rnn_dyn.population", "rnn_dyn.training", "rnn_dyn.similarity", "rnn_dyn.embedding"]
 
 CODE = f"""
 import importlib, json, sys
