@@ -73,29 +73,41 @@ class Population(keras.layers.Layer):
     def initial_state(self, n_trials):
         return tf.zeros([self.n_networks, n_trials, self.cell.n_state])
 
-    def run(self, inputs, initial_state=None, backprop=False):
-        """Run every member over ``inputs``; returns ``(states, outputs)``.
-
-        ``initial_state``: dynamical states ``[n_networks, n_trials, n_state]``
-        (default ``h_0 = 0``).  ``backprop=True`` runs the loop whose gradient
-        is the cell's hand-written backpropagation through time (what training
-        uses: the weight gradients become one large matrix product instead of
-        one small one per step); the values are identical.
-        """
+    def _inputs(self, inputs):
         inputs = tf.convert_to_tensor(inputs, tf.float32)
         if len(inputs.shape) == 3:
             inputs = tf.broadcast_to(inputs[None], tf.concat([[self.n_networks], tf.shape(inputs)], 0))
-        n_trials = tf.shape(inputs)[1]
-        s0 = self.initial_state(n_trials) if initial_state is None else initial_state
+        return inputs
+
+    def run(self, inputs, initial_state=None):
+        """Run every member over ``inputs``; returns ``(states, outputs)``.
+
+        ``initial_state``: dynamical states ``[n_networks, n_trials, n_state]``
+        (default ``h_0 = 0``).
+        """
+        inputs = self._inputs(inputs)
+        s0 = self.initial_state(tf.shape(inputs)[1]) if initial_state is None else initial_state
         xu = tf.transpose(self.cell.project_inputs(inputs), [2, 0, 1, 3])  # time major
         cell = self.cell
-        if backprop:
-            seq = _bptt_loop(cell, xu, tf.convert_to_tensor(cell.recurrent_kernel), *cell.unpack(s0))
-        else:
-            seq = tf.scan(lambda states, xu_t: tuple(cell.step(xu_t, list(states))),
-                          xu, initializer=tuple(cell.unpack(s0)))
+        seq = tf.scan(lambda states, xu_t: tuple(cell.step(xu_t, list(states))),
+                      xu, initializer=tuple(cell.unpack(s0)))
         states = tf.transpose(cell.pack(list(seq)), [1, 2, 0, 3])
         return states, self.readout(cell.hidden(states))
+
+    def outputs(self, inputs):
+        """The outputs of :meth:`run` (from ``h_0 = 0``), with a hand-written gradient.
+
+        Input projection, recurrence and readout run step by step in one loop,
+        and backpropagation through time runs the cells' ``step_back`` in a
+        second loop that accumulates every weight gradient as it goes: no
+        ``[n_time, ...]``-sized intermediate is transposed.  What training uses.
+        """
+        inputs = self._inputs(inputs)
+        x = tf.transpose(inputs, [2, 0, 1, 3])  # [T, n, B, M]: cheap, M is small
+        c = self.cell
+        y = _bptt_loop(c, x, c.kernel, c.bias, c.recurrent_kernel, self.readout_kernel,
+                       self.readout_bias, *c.unpack(self.initial_state(tf.shape(inputs)[1])))
+        return tf.transpose(y, [1, 2, 0, 3])
 
     def __call__(self, inputs):
         return self.run(inputs)
@@ -121,58 +133,65 @@ class Population(keras.layers.Layer):
         return one
 
 
-def _flat(x):
-    """``[T, n, B, k]`` -> ``[n, T*B, k]``."""
-    x = tf.transpose(x, [1, 0, 2, 3])
-    shape = tf.shape(x)
-    return tf.reshape(x, [shape[0], -1, shape[3]])
+def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
+    """Outputs ``[T, n, B, K]`` over time-major inputs ``x [T, n, B, M]``, with
+    an explicit gradient (backpropagation through time by ``cell.step_back``).
 
-
-def _bptt_loop(cell, xu, W, *s0):
-    """The recurrence over time-major ``xu [T, n, B, G*N]`` with an explicit gradient.
-
-    Forward: the cell's step, keeping its gate values.  Backward: the cell's
-    ``step_back`` from the last step to the first, then ``dL/dW`` in one
-    matrix product over all steps (``cell.recurrent_grad``).
+    The weights are passed as tensors; gradients are returned for them and
+    the initial states, none for the inputs (data).
     """
+    U, b, W, W_out, b_out = (tf.convert_to_tensor(v) for v in (U, b, W, W_out, b_out))
 
     @tf.custom_gradient
-    def loop(xu, W, *s0):
-        n_time = tf.shape(xu)[0]
-        new0, cache0 = cell.step_cache(xu[0], list(s0), W)
+    def loop(x, U, b, W, W_out, b_out, *s0):
+        n_time = tf.shape(x)[0]
+
+        def project(t):
+            return tf.matmul(x[t], U) + b[:, None, :]
+
+        def read(h):
+            return tf.matmul(h, W_out) + b_out[:, None, :]
 
         def arrays(first):
-            return [tf.TensorArray(x.dtype, size=n_time, element_shape=x.shape).write(0, x)
-                    for x in first]
+            return [tf.TensorArray(v.dtype, size=n_time, element_shape=v.shape).write(0, v)
+                    for v in first]
 
-        def body(t, states, ta_s, ta_c):
-            new, cache = cell.step_cache(xu[t], list(states), W)
-            ta_s = [ta.write(t, x) for ta, x in zip(ta_s, new)]
-            ta_c = [ta.write(t, x) for ta, x in zip(ta_c, cache)]
-            return t + 1, tuple(new), ta_s, ta_c
+        new0, cache0 = cell.step_cache(project(0), list(s0), W)
+        y0 = read(new0[0])
 
-        _, _, ta_s, ta_c = tf.while_loop(
-            lambda t, *_: t < n_time, body, (tf.constant(1), tuple(new0), arrays(new0), arrays(cache0)))
+        def body(t, states, ta_s, ta_c, ta_y):
+            new, cache = cell.step_cache(project(t), list(states), W)
+            ta_s = [ta.write(t, v) for ta, v in zip(ta_s, new)]
+            ta_c = [ta.write(t, v) for ta, v in zip(ta_c, cache)]
+            return t + 1, tuple(new), ta_s, ta_c, ta_y.write(t, read(new[0]))
+
+        _, _, ta_s, ta_c, ta_y = tf.while_loop(
+            lambda t, *_: t < n_time, body,
+            (tf.constant(1), tuple(new0), arrays(new0), arrays(cache0), arrays([y0])[0]))
         seq = [ta.stack() for ta in ta_s]
         caches = [ta.stack() for ta in ta_c]
 
-        def grad(*d_seq):
-            d_seq = [tf.zeros_like(s) if d is None else d for s, d in zip(seq, d_seq)]
-            prev = [tf.concat([a[None], s[:-1]], 0) for a, s in zip(s0, seq)]
-            ta_dxu = tf.TensorArray(xu.dtype, size=n_time, element_shape=xu.shape[1:])
+        def grad(dy):
+            zero = [tf.zeros_like(v) for v in (U, b, W, W_out, b_out)]
 
-            def back(t, d_state, ta_dxu):
-                d_new = [d + ds[t] for d, ds in zip(d_state, d_seq)]
-                d_prev, d_xu = cell.step_back(d_new, [p[t] for p in prev], [c[t] for c in caches], W)
-                return t - 1, tuple(d_prev), ta_dxu.write(t, d_xu)
+            def back(t, d_state, dU, db, dW, dW_out, db_out):
+                h_t = seq[0][t]
+                d_out = dy[t]
+                d_new = [d_state[0] + tf.matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
+                prev = [tf.where(t > 0, s[tf.maximum(t - 1, 0)], a) for s, a in zip(seq, s0)]
+                cache = [c[t] for c in caches]
+                d_prev, d_xu = cell.step_back(d_new, prev, cache, W)
+                return (t - 1, tuple(d_prev),
+                        dU + tf.matmul(x[t], d_xu, transpose_a=True),
+                        db + tf.reduce_sum(d_xu, axis=1),
+                        dW + cell.recurrent_grad(prev[0], cache, d_xu),
+                        dW_out + tf.matmul(h_t, d_out, transpose_a=True),
+                        db_out + tf.reduce_sum(d_out, axis=1))
 
-            _, d_s0, ta_dxu = tf.while_loop(
-                lambda t, *_: t >= 0, back,
-                (n_time - 1, tuple(tf.zeros_like(a) for a in s0), ta_dxu))
-            d_xu = ta_dxu.stack()
-            d_w = cell.recurrent_grad(_flat(prev[0]), [_flat(c) for c in caches], _flat(d_xu))
-            return (d_xu, d_w, *d_s0)
+            out = tf.while_loop(lambda t, *_: t >= 0, back,
+                                (n_time - 1, tuple(tf.zeros_like(a) for a in s0), *zero))
+            return (None, *out[2:], *out[1])
 
-        return seq, grad
+        return ta_y.stack(), grad
 
-    return loop(xu, W, *s0)
+    return loop(x, U, b, W, W_out, b_out, *s0)

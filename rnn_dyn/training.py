@@ -103,8 +103,9 @@ class _Batches:
 
 
 def mse(population: Population, inputs, targets, backprop=False):
-    """Each member's mean squared error, ``[n_networks]``."""
-    _, outputs = population.run(inputs, backprop=backprop)
+    """Each member's mean squared error, ``[n_networks]`` (``backprop``: the
+    hand-written gradient of :meth:`Population.outputs`)."""
+    outputs = population.outputs(inputs) if backprop else population.run(inputs)[1]
     return tf.reduce_mean(tf.square(outputs - targets), axis=[1, 2, 3])
 
 
@@ -217,14 +218,16 @@ def train_population(task: TaskConfig, model: ModelConfig, train: TrainConfig,
     seconds = time.perf_counter() - start
     val = task_obj.validation_set()
     val_loss = evaluate(population, val)
-    diverged = ~active.numpy()
+    diverged, div_step = ~active.numpy(), diverged_step.numpy()
     val_loss = np.where(diverged | ~np.isfinite(val_loss), np.nan, val_loss)
+    steps = np.asarray(steps, np.int64)
+    losses = np.asarray(losses, np.float64).reshape(len(steps), population.n_networks)
+    # A frozen member's later losses describe no training: drop them.
+    losses[(steps[:, None] >= div_step[None, :]) & diverged[None, :]] = np.nan
     return TrainResult(
-        population=population,
-        loss_steps=np.asarray(steps, np.int64),
-        loss=np.asarray(losses, np.float64).reshape(len(steps), population.n_networks),
+        population=population, loss_steps=steps, loss=losses,
         val_loss=val_loss, zero_loss=task_obj.zero_loss(val),
-        diverged=diverged, diverged_step=diverged_step.numpy(), seconds=seconds)
+        diverged=diverged, diverged_step=div_step, seconds=seconds)
 
 
 def train_run(cfg: RunConfig) -> dict:

@@ -28,13 +28,15 @@ def test_member_trains_as_it_would_alone():
 
 def test_diverged_member_is_frozen_and_others_continue():
     # lr = 1e6 with no effective clipping: member 0 blows up, member 1 trains on.
-    train = TrainConfig(n_networks=2, iterations=30, batch_size=8, lr=(1e6, 0.1), clip=(1e30, 1.0),
+    train = TrainConfig(n_networks=2, iterations=30, batch_size=8, log_every=5, lr=(1e6, 0.1), clip=(1e30, 1.0),
                         momentum=(0.99, 0.9), seed=(1, 2))
     model = ModelConfig("vanilla", "relu", 8)
     result = train_population(TASK, model, train)
     assert result.diverged.tolist() == [True, False]
     assert 0 <= result.diverged_step[0] < 30 and result.diverged_step[1] == -1
     assert np.isnan(result.val_loss[0]) and np.isfinite(result.val_loss[1])
+    after = result.loss_steps >= result.diverged_step[0]
+    assert np.isnan(result.loss[after, 0]).all() and np.isfinite(result.loss[:, 1]).all()
     alone = train_population(TASK, model, RunConfig(TASK, model, train).member_config(1).train)
     np.testing.assert_allclose(result.val_loss[1], alone.val_loss[0], rtol=1e-4)
     weights = result.population.get_weights_dict()

@@ -1,0 +1,108 @@
+"""Training throughput: our population trainer against the route a user takes today.
+
+64-unit tanh GRUs on the 3-bit flip-flop (T = 100, batch 64), in one process:
+
+(a) naive: one network, ``keras.layers.RNN(keras.layers.GRUCell(64))`` and a
+    Dense readout, SGD with momentum and global-norm clipping, ``model.fit``;
+(b) ours: ``rnn_dyn`` populations of 1, 8, 32 and 64 networks (each member with
+    its own data stream, hyperparameters and optimizer state), the real
+    training loop (data generation on a prefetch thread included).
+
+Also the machine's large-matmul throughput in the same process, and our model
+FLOP/s (forward and backward matrix products) as a fraction of it.
+Usage: ``python benchmarks/train_throughput.py [--quick]``.  The last line is
+one JSON object.
+"""
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from rnn_dyn.config import ModelConfig, TaskConfig, TrainConfig  # noqa: E402
+from rnn_dyn.population import Population  # noqa: E402
+from rnn_dyn.tasks import get_task  # noqa: E402
+from rnn_dyn.training import _Batches, make_train_step  # noqa: E402
+
+N_UNITS, N_TIME, BATCH = 64, 100, 64
+TASK = get_task(TaskConfig("flipflop", n_time=N_TIME))
+QUICK = "--quick" in sys.argv
+
+
+def model_flops(n_in=3, n_out=3, n=N_UNITS, gates=3):
+    """Matrix-product FLOPs of one iteration of one network (backward = 2 x forward)."""
+    forward = N_TIME * 2 * BATCH * (gates * n * (n + n_in) + n * n_out)
+    return 3 * forward
+
+
+def matmul_peak(size=2048, reps=10):
+    a = tf.random.normal([size, size])
+    tf.matmul(a, a).numpy()
+    start = time.perf_counter()
+    for _ in range(reps):
+        c = tf.matmul(a, a)
+    c.numpy()
+    return reps * 2 * size**3 / (time.perf_counter() - start)
+
+
+def naive_ms(n_batches=20):
+    data = TASK.sample(np.random.default_rng(0), n_batches * BATCH)
+    model = keras.Sequential([
+        keras.Input((N_TIME, 3)),
+        keras.layers.RNN(keras.layers.GRUCell(N_UNITS, reset_after=False), return_sequences=True),
+        keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9, global_clipnorm=1.0), "mse")
+    fit = lambda: model.fit(data["inputs"], data["targets"], batch_size=BATCH, epochs=1,  # noqa: E731
+                            verbose=0, shuffle=False)
+    fit()  # tracing
+    start = time.perf_counter()
+    fit()
+    return 1000 * (time.perf_counter() - start) / n_batches
+
+
+def population_ms(n, iterations):
+    seeds = list(range(n))
+    population = Population(ModelConfig("gru", "tanh", N_UNITS), 3, 3, seeds)
+    step, _, _ = make_train_step(population, TrainConfig(n_networks=n, seed=tuple(seeds)))
+    batches = _Batches(TASK, seeds, BATCH)
+    try:
+        step(*batches(), tf.constant(0, tf.int64)).numpy()  # tracing
+        start = time.perf_counter()
+        for k in range(iterations):
+            err = step(*batches(), tf.constant(k + 1, tf.int64))
+        err.numpy()
+        return 1000 * (time.perf_counter() - start) / iterations
+    finally:
+        batches.close()
+
+
+def main():
+    peak = matmul_peak()
+    naive = naive_ms(10 if QUICK else 20)
+    print(f"matmul peak        {peak / 1e9:8.1f} GFLOP/s")
+    print(f"naive Keras fit    {naive:8.1f} ms / iteration / network")
+    pop = {}
+    sizes = (1, 8) if QUICK else (1, 8, 32, 64)
+    for n in sizes:
+        total = population_ms(n, max(3, (40 if QUICK else 80) // n))
+        pop[n] = total / n
+        frac = model_flops() * n / (total / 1000) / peak
+        print(f"population {n:3d}     {pop[n]:8.1f} ms / iteration / network  "
+              f"({total:7.1f} ms per step, {naive / pop[n]:4.1f}x naive, {100 * frac:4.1f}% of matmul peak)")
+    best = min(pop, key=pop.get)
+    out = {"naive_ms": round(naive, 2), "pop_ms": {str(k): round(v, 2) for k, v in pop.items()},
+           "speedup_best": round(naive / pop[best], 2), "best_population": best,
+           "matmul_peak_gflops": round(peak / 1e9, 1),
+           "model_gflops_best": round(model_flops() / (pop[best] / 1000) / 1e9, 1),
+           "peak_fraction_best": round(model_flops() / (pop[best] / 1000) / peak, 3),
+           "device": "GPU" if tf.config.list_physical_devices("GPU") else f"CPU x{os.cpu_count()}"}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
