@@ -213,8 +213,10 @@ class SweepConfig:
     Each ``(task, cell, activation, n_units)`` is one population whose members
     span ``seeds`` x ``l2``, split so that none exceeds ``max_population``.
     ``defaults`` holds ``task``/``model``/``train`` fields for every
-    population, ``by_task`` the same per task name (it wins over defaults).
-    ``seeds`` is a count (seeds ``0 .. seeds-1``) or an explicit list.
+    population, ``by_task`` the same per task name (it wins over defaults) and
+    ``by_config`` per ``"cell/activation"`` or ``"task:cell/activation"``
+    (it wins over both).  ``seeds`` is a count (seeds ``0 .. seeds-1``) or an
+    explicit list.
     """
 
     experiment: str = "quick"
@@ -227,6 +229,7 @@ class SweepConfig:
     max_population: int = 64
     defaults: dict = field(default_factory=dict)
     by_task: dict = field(default_factory=dict)
+    by_config: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
@@ -245,15 +248,25 @@ class SweepConfig:
         check_positive("max_population", self.max_population, integer=True)
         for key in self.by_task:
             check_choice("by_task key", key, TASKS)
+        for key in self.by_config:
+            task, _, config = key.rpartition(":")
+            cell, _, act = config.partition("/")
+            if task:
+                check_choice(f"task in by_config key {key!r}", task, TASKS)
+            check_choice(f"cell in by_config key {key!r}", cell, CELLS)
+            check_choice(f"activation in by_config key {key!r}", act, ACTIVATIONS)
         self.expand()  # every population's config is checked before any work
 
     @property
     def seed_list(self) -> tuple:
         return self.seeds if isinstance(self.seeds, tuple) else tuple(range(self.seeds))
 
-    def _section(self, task: str, section: str) -> dict:
+    def _section(self, task: str, section: str, cell: str = "", act: str = "") -> dict:
         out = {}
-        for source, where in ((self.defaults, "defaults"), (self.by_task.get(task, {}), f"by_task.{task}")):
+        sources = [(self.defaults, "defaults"), (self.by_task.get(task, {}), f"by_task.{task}")]
+        sources += [(self.by_config[k], f"by_config.{k}") for k in (f"{cell}/{act}", f"{task}:{cell}/{act}")
+                    if k in self.by_config]
+        for source, where in sources:
             if not isinstance(source, dict):
                 raise TypeError(f"{where} must be a mapping; got {source!r}.")
             unknown = sorted(set(source) - {"task", "model", "train"})
@@ -267,14 +280,15 @@ class SweepConfig:
         jobs = []
         members = [(s, l2) for s in self.seed_list for l2 in self.l2]
         for task in self.tasks:
-            task_cfg = make_config(TaskConfig, {**self._section(task, "task"), "name": task}, "task")
-            train_kw = self._section(task, "train")
-            for key in ("n_networks", "seed", "l2"):
-                if key in train_kw:
-                    raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in defaults/by_task.")
-            model_kw = self._section(task, "model")
             for cell in self.cells:
                 for act in self.activations:
+                    task_cfg = make_config(TaskConfig, {**self._section(task, "task", cell, act), "name": task},
+                                           "task")
+                    train_kw = self._section(task, "train", cell, act)
+                    for key in ("n_networks", "seed", "l2"):
+                        if key in train_kw:
+                            raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in a spec section.")
+                    model_kw = self._section(task, "model", cell, act)
                     for n_units in self.n_units:
                         model = make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
                                                           "n_units": n_units}, "model")

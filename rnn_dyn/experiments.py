@@ -4,6 +4,8 @@ Commands
 --------
 train   Train one population and log it to MLflow.
 sweep   Run a sweep spec (default ``experiments/quick.yaml``) on an executor.
+analyze Fixed points and linearizations of the finished networks of an experiment.
+compare Distance matrices between the finished networks of an experiment.
 
 Every flag is named after a config field; list-valued flags such as
 ``--l2='[1e-4,1e-3]'`` spread over the members.  Input is checked before any
@@ -187,11 +189,145 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     return {"experiment": sweep_cfg.experiment, "networks": total, "wall_s": round(wall, 1)}
 
 
+def _load_networks(runs):
+    """Rebuild the networks of ``runs``; returns populations, configs and a label dict."""
+    from rnn_dyn import tracking
+
+    nets = [tracking.load_network(r.info.run_id) for r in runs]
+    labels = {"cell": [c.model.cell for _, c in nets], "activation": [c.model.activation for _, c in nets]}
+    return nets, labels
+
+
+def compare(experiment="quick", metric="svcca", tasks=None, **options):
+    """Distances between the finished networks of each task, on the task's probe set.
+
+    Logs, per task, a ``comparison`` run with ``distances.npz`` (matrix, ordered
+    network run ids and their params, MDS embedding), the MDS map coloured by
+    cell and by activation, and the separation (silhouette) by each label.
+    ``--metric svcca|cka|procrustes|cca``; other flags are the metric's options
+    (``--k``, ``--variance``, ``--debiased``, ``--kind``).  Skips what is done.
+    """
+    from rnn_dyn._checks import check_choice
+    from rnn_dyn.config import TASKS
+
+    check_choice("metric", metric, ("cca", "cka", "procrustes", "svcca"))
+    for t in [tasks] if isinstance(tasks, str) else (tasks or []):
+        check_choice("tasks", t, TASKS)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rnn_dyn import tracking
+    from rnn_dyn.embedding import embed, separation
+    from rnn_dyn.plotting import plot_embedding
+    from rnn_dyn.population import probe_representation
+    from rnn_dyn.similarity import pairwise_distances
+    from rnn_dyn.tasks import get_task
+
+    exp_id = tracking.experiment_id(experiment)
+    out = {}
+    for task in ([tasks] if isinstance(tasks, str) else tasks) or TASKS:
+        runs = tracking.network_runs(exp_id, task)
+        if len(runs) < 3:
+            print(f"{task}: {len(runs)} finished network(s), need 3 or more; skipped", file=sys.stderr)
+            continue
+        ids = [r.info.run_id for r in runs]
+        key = tracking.stage_key(kind="comparison", metric=metric, options=options, runs=ids)
+        done = tracking.finished_stage(exp_id, key)
+        if done:
+            print(f"{task}: {metric} comparison of {len(ids)} networks already logged ({done})", file=sys.stderr)
+            out[task] = done
+            continue
+        nets, labels = _load_networks(runs)
+        reps = (probe_representation(pop, get_task(cfg.task))[0] for pop, cfg in nets)
+        D = pairwise_distances(reps, metric=metric, **options)
+        xy = embed(D)
+        varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
+        sep = separation(D, varied) if varied else {}
+        fig = plot_embedding(xy, labels, title=f"{task}: {metric} ({len(ids)} networks)")
+        params = {"task": task, "metric": metric, "n_networks": len(ids), **options}
+        out[task] = tracking.log_stage(
+            exp_id, "comparison", key, f"compare-{task}-{metric}", params,
+            {f"separation_{k}": v for k, v in sep.items()},
+            arrays={"distances": {"distances": D, "run_ids": np.array(ids), "embedding": xy,
+                                  **{k: np.array(v) for k, v in labels.items()},
+                                  "n_units": np.array([c.model.n_units for _, c in nets]),
+                                  "seed": np.array([c.train.seed for _, c in nets])}},
+            figures={"mds": fig})
+        plt.close(fig)
+        print(f"{task}: {metric} separation " + ", ".join(f"{k} {v:.3f}" for k, v in sep.items()),
+              file=sys.stderr)
+    return out
+
+
+def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, **options):
+    """Fixed points of every finished network of an experiment, under each condition input.
+
+    Logs, as a child run of each network's run, ``fixed_points.npz``, the figure
+    ``fixed_points.png`` and the metrics ``n_fixed, n_slow, n_stable, n_saddles``.
+    ``--n_starts`` per condition (default: 1024 spread over the task's
+    conditions, at least 64); other flags go to ``find_fixed_points``
+    (``--tol_q --max_iters --tol_unique ...``).  Networks already analysed with
+    the same settings are skipped.
+    """
+    from rnn_dyn._checks import check_choice, check_positive
+    from rnn_dyn.config import TASKS
+
+    for t in [tasks] if isinstance(tasks, str) else (tasks or []):
+        check_choice("tasks", t, TASKS)
+    if n_starts is not None:
+        check_positive("n_starts", n_starts, integer=True)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    from rnn_dyn import tracking
+    from rnn_dyn.fixed_points import find_population_fixed_points
+    from rnn_dyn.plotting import plot_fixed_points
+    from rnn_dyn.tasks import get_task
+
+    exp_id = tracking.experiment_id(experiment)
+    runs = [r for t in ([tasks] if isinstance(tasks, str) else tasks) or TASKS
+            for r in tracking.network_runs(exp_id, t)]
+    totals, done = {}, 0
+    for run in tqdm(runs, desc=f"fixed points {experiment}", unit="net", file=sys.stderr):
+        rid = run.info.run_id
+        key = tracking.stage_key(kind="fixed_points", run=rid, n_starts=n_starts, seed=seed, options=options)
+        if tracking.finished_stage(exp_id, key):
+            done += 1
+            continue
+        population, cfg = tracking.load_network(rid)
+        task = get_task(cfg.task)
+        starts = n_starts or max(64, 1024 // len(task.x_cond))
+        fps = find_population_fixed_points(population, task, n_starts=starts, seed=seed, **options)
+        metrics = {k: int(v[0]) for k, v in fps.metrics().items()}
+        states, _ = population.run(task.probe_set()["inputs"])
+        fig = plot_fixed_points(fps, states.numpy())
+        fig.suptitle(f"{cfg.task.name} {cfg.model.cell} {cfg.model.activation} seed {cfg.train.seed}")
+        tracking.log_stage(exp_id, "fixed_points", key, f"fixed-points-{run.info.run_name}",
+                           {"network_run": rid, "task": cfg.task.name, "n_starts": starts, "seed": seed,
+                            **options}, metrics, figures={"fixed_points": fig}, parent=rid,
+                           writers={"fixed_points.npz": fps.save})
+        plt.close(fig)
+        row = totals.setdefault((cfg.task.name, cfg.model.cell, cfg.model.activation), [])
+        row.append(metrics)
+    if totals:
+        print(f"\n{'task':9s} {'cell':8s} {'act':5s} fixed/stable/saddles/slow per network", file=sys.stderr)
+        for (t, c, a), rows in sorted(totals.items()):
+            cells = "  ".join(f"{m['n_fixed']}/{m['n_stable']}/{m['n_saddles']}/{m['n_slow']}" for m in rows)
+            print(f"{t:9s} {c:8s} {a:5s} {cells}", file=sys.stderr)
+    return {"analysed": sum(len(v) for v in totals.values()), "skipped": done}
+
+
 def main():
     import fire
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    fire.Fire({"train": train, "sweep": sweep})
+    fire.Fire({"train": train, "sweep": sweep, "analyze": analyze, "compare": compare})
 
 
 if __name__ == "__main__":

@@ -195,3 +195,22 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
         return ta_y.stack(), grad
 
     return loop(x, U, b, W, W_out, b_out, *s0)
+
+
+def probe_representation(population: Population, task) -> np.ndarray:
+    """Hidden states on the task's fixed probe set, trials x time flattened.
+
+    Parameters
+    ----------
+    population : Population
+    task : Task
+        Supplies :meth:`~rnn_dyn.tasks.Task.probe_set`.
+
+    Returns
+    -------
+    ndarray [n_networks, n_trials * n_time, n_units]
+        What :func:`rnn_dyn.pairwise_distances` compares (``h``, also for the LSTM).
+    """
+    states, _ = population.run(task.probe_set()["inputs"])
+    h = np.asarray(population.cell.hidden(states), np.float64)
+    return h.reshape(population.n_networks, -1, h.shape[-1])

@@ -67,6 +67,58 @@ def finished_keys(experiment_id: str) -> dict:
     return {r.data.tags["rnn_dyn.key"]: r.info.run_id for r in runs if "rnn_dyn.key" in r.data.tags}
 
 
+def experiment_id(name: str) -> str:
+    """The id of an existing experiment; a clear error naming those that exist."""
+    exp = client().get_experiment_by_name(name)
+    if exp is None:
+        names = sorted(e.name for e in client().search_experiments())
+        raise ValueError(f"experiment {name!r} not found; existing experiments: {names}.")
+    return exp.experiment_id
+
+
+def network_runs(experiment_id: str, task: str | None = None, include_diverged: bool = False) -> list:
+    """The finished network runs of an experiment (of one task), oldest first."""
+    query = "tags.`rnn_dyn.kind` = 'network' and attributes.status = 'FINISHED'"
+    if task:
+        query += f" and params.task = '{task}'"
+    runs = mlflow.search_runs([experiment_id], filter_string=query, output_format="list",
+                              order_by=["attributes.start_time ASC"])
+    return [r for r in runs if include_diverged or not r.data.metrics.get("diverged", 0)]
+
+
+def stage_key(**values) -> str:
+    """Deterministic key of an analysis stage: its kind, inputs and options."""
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def finished_stage(experiment_id: str, key: str) -> str | None:
+    """The run id of a finished stage with this key, if any."""
+    runs = mlflow.search_runs([experiment_id], output_format="list",
+                              filter_string=f"tags.`rnn_dyn.key` = '{key}' and attributes.status = 'FINISHED'")
+    return runs[0].info.run_id if runs else None
+
+
+def log_stage(experiment_id: str, kind: str, key: str, name: str, params: dict, metrics: dict,
+              arrays: dict | None = None, figures: dict | None = None, parent: str | None = None,
+              writers: dict | None = None) -> str:
+    """Log a finished analysis stage: params, metrics, ``<name>.npz`` arrays, figures
+    (``<name>.png``) and files written by ``writers`` (``{file name: write(path)}``)."""
+    c = client()
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    rid = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()],
+                metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+    files = {f"{k}.npz": (lambda p, a=a: np.savez(p, **a)) for k, a in (arrays or {}).items()}
+    files.update({f"{k}.png": (lambda p, f=f: f.savefig(p, dpi=120, bbox_inches="tight"))
+                  for k, f in (figures or {}).items()})
+    files.update(writers or {})
+    _log_files(c, rid, files)
+    c.set_terminated(rid, "FINISHED")
+    return rid
+
+
 def _log_files(c, run_id, files: dict):
     with tempfile.TemporaryDirectory() as tmp:
         for name, write in files.items():

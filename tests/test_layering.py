@@ -10,7 +10,8 @@ import sys
 
 FORBIDDEN = ["mlflow", "matplotlib", "dask", "distributed", "fire"]
 LAYERS = ["rnn_dyn.config", "rnn_dyn.tasks", "tensorflow", "keras", "rnn_dyn.cells",
-          "rnn_dyn.population", "rnn_dyn.training", "rnn_dyn.similarity", "rnn_dyn.embedding"]
+          "rnn_dyn.population", "rnn_dyn.training", "rnn_dyn.similarity", "rnn_dyn.embedding",
+          "rnn_dyn.linearization", "rnn_dyn.fixed_points"]
 
 CODE = f"""
 import importlib, json, sys
@@ -29,3 +30,11 @@ def test_lower_layers_do_not_import_upper_ones():
     baseline = set(loaded["keras"])
     for name in LAYERS[4:]:
         assert set(loaded[name]) == baseline, name
+
+
+def test_public_api():
+    import rnn_dyn
+
+    for name in rnn_dyn.__all__:
+        assert getattr(rnn_dyn, name) is not None
+    assert callable(rnn_dyn.similarity.cka)

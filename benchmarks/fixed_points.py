@@ -1,0 +1,110 @@
+"""Benchmark: fixed points of 64-unit flip-flop GRUs, one network and populations of 8 and 32.
+
+Each timing covers ``find_fixed_points`` end to end: the Adam search, the
+float64 Newton/LM polish, merging, Jacobians and eigendecompositions, for
+1,024 starts per network (sampled from the network's own trajectories on 128
+flip-flop trials, noise 0.5).  The first call of each population size includes
+tracing; the table reports it and then the best of ``--repeats`` warm calls.
+
+Networks: the trained fixture ``tests/fixtures/gru_flipflop_64.npz`` (two
+GRUs).  Populations of 8 and 32 are those two networks replicated, each copy's
+weights perturbed by Gaussian noise of ``--perturb`` times each matrix's
+standard deviation (default 0.01), so every member is a distinct, trained-like
+network.
+
+Run from the repository root::
+
+    python benchmarks/fixed_points.py [--repeats 3] [--perturb 0.01]
+
+The last line printed is one JSON object with the timings and counts.  On a
+shared machine the timings include any contention for the cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import time
+
+import numpy as np
+
+from rnn_dyn.config import ModelConfig
+from rnn_dyn.fixed_points import find_fixed_points, sample_states
+from rnn_dyn.population import Population
+from rnn_dyn.tasks import get_task
+
+FIXTURE = pathlib.Path(__file__).parents[1] / "tests" / "fixtures" / "gru_flipflop_64.npz"
+
+
+def make_population(n_networks: int, perturb: float, seed: int = 0) -> Population:
+    """``n_networks`` copies of the fixture's trained GRUs, weights perturbed (copy 0 exact)."""
+    rng = np.random.default_rng(seed)
+    with np.load(FIXTURE) as data:
+        trained = {k: data[k] for k in data.files if k not in ("seeds", "val_loss", "config")}
+    members = [i % 2 for i in range(n_networks)]
+    weights = {}
+    for name, value in trained.items():
+        stacked = value[members].astype(np.float64)
+        noise = perturb * value.std() * rng.standard_normal(stacked.shape)
+        noise[: min(2, n_networks)] = 0.0  # the first two members are the trained networks
+        weights[name] = (stacked + noise).astype(np.float32)
+    population = Population(ModelConfig("gru", "tanh", 64), 3, 3, list(range(n_networks)))
+    population.set_weights_dict(weights)
+    return population
+
+
+def benchmark(n_networks: int, n_starts: int, repeats: int, perturb: float) -> dict:
+    task = get_task("flipflop")
+    population = make_population(n_networks, perturb)
+    states, _ = population.run(task.sample(np.random.default_rng(0), 128)["inputs"])
+    starts = sample_states(states.numpy(), n_starts, noise=0.5, rng=1)
+    x_cond = task.x_cond[0]
+    start = time.perf_counter()
+    fps = find_fixed_points(population.cell, x_cond, starts)
+    first = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fps = find_fixed_points(population.cell, x_cond, starts)
+        warm.append(time.perf_counter() - start)
+    m = fps.metrics()
+    return {"n_networks": n_networks, "first_s": first, "warm_s": min(warm),
+            "warm_median_s": float(np.median(warm)), "per_network_s": min(warm) / n_networks,
+            "n_fixed": m["n_fixed"].tolist(), "n_stable": m["n_stable"].tolist(),
+            "n_saddles": m["n_saddles"].tolist(), "n_slow": m["n_slow"].tolist(),
+            "n_discarded": m["n_discarded"].tolist()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--perturb", type=float, default=0.01)
+    parser.add_argument("--n-starts", type=int, default=1024)
+    args = parser.parse_args()
+    rows = [benchmark(n, args.n_starts, args.repeats, args.perturb) for n in (1, 8, 32)]
+    cores = len(os.sched_getaffinity(0))
+    load = os.getloadavg()[0]
+    print(f"find + Jacobians + eigendecomposition, {args.n_starts} starts per network, "
+          f"{cores} cores, load average {load:.1f}" + (" (contention)" if load > cores else ""))
+    print(f"{'networks':>8} {'first call s':>13} {'warm s':>8} {'per network s':>14} "
+          f"{'fixed':>12} {'stable':>12} {'saddles':>12} {'slow':>6}")
+    for r in rows:
+        span = lambda v: f"{min(v)}-{max(v)}" if min(v) != max(v) else f"{v[0]}"  # noqa: E731
+        print(f"{r['n_networks']:>8} {r['first_s']:>13.2f} {r['warm_s']:>8.2f} "
+              f"{r['per_network_s']:>14.3f} {span(r['n_fixed']):>12} {span(r['n_stable']):>12} "
+              f"{span(r['n_saddles']):>12} {sum(r['n_slow']):>6}")
+    one, pop8, pop32 = rows
+    print(json.dumps({
+        "one_network_s": round(one["warm_s"], 3), "one_network_first_call_s": round(one["first_s"], 3),
+        "pop8_per_network_s": round(pop8["per_network_s"], 3),
+        "pop32_per_network_s": round(pop32["per_network_s"], 3),
+        "pop8_first_call_s": round(pop8["first_s"], 3), "pop32_first_call_s": round(pop32["first_s"], 3),
+        "n_fixed": one["n_fixed"][0], "n_stable": one["n_stable"][0],
+        "n_saddles": one["n_saddles"][0], "n_slow": one["n_slow"][0],
+        "pop32_n_fixed": pop32["n_fixed"], "pop32_n_stable": pop32["n_stable"],
+        "cores": cores, "load_average": round(load, 1)}))
+
+
+if __name__ == "__main__":
+    main()
