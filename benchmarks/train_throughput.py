@@ -6,7 +6,8 @@
     Dense readout, SGD with momentum and global-norm clipping, ``model.fit``;
 (b) ours: ``rnn_dyn`` populations of 1, 8, 32 and 64 networks (each member with
     its own data stream, hyperparameters and optimizer state), the real
-    training loop (data generation on a prefetch thread included).
+    training loop (data generation on a prefetch thread included), compiled
+    with XLA (the default), and for 1 and 64 networks also without.
 
 Also the machine's large-matmul throughput in the same process, and our model
 FLOP/s (forward and backward matrix products) as a fraction of it.
@@ -65,10 +66,11 @@ def naive_ms(n_batches=20):
     return 1000 * (time.perf_counter() - start) / n_batches
 
 
-def population_ms(n, iterations):
+def population_ms(n, iterations, jit_compile=True):
     seeds = list(range(n))
     population = Population(ModelConfig("gru", "tanh", N_UNITS), 3, 3, seeds)
-    step, _, _ = make_train_step(population, TrainConfig(n_networks=n, seed=tuple(seeds)))
+    train = TrainConfig(n_networks=n, seed=tuple(seeds), jit_compile=jit_compile)
+    step, _, _ = make_train_step(population, train)
     batches = _Batches(TASK, seeds, BATCH)
     try:
         step(*batches(), tf.constant(0, tf.int64)).numpy()  # tracing
@@ -94,8 +96,13 @@ def main():
         frac = model_flops() * n / (total / 1000) / peak
         print(f"population {n:3d}     {pop[n]:8.1f} ms / iteration / network  "
               f"({total:7.1f} ms per step, {naive / pop[n]:4.1f}x naive, {100 * frac:4.1f}% of matmul peak)")
+    plain = {}
+    for n in (1, sizes[-1]):  # the same loop without XLA, for comparison
+        plain[n] = population_ms(n, max(3, (40 if QUICK else 80) // n), jit_compile=False) / n
+        print(f"population {n:3d}     {plain[n]:8.1f} ms / iteration / network  (without XLA)")
     best = min(pop, key=pop.get)
     out = {"naive_ms": round(naive, 2), "pop_ms": {str(k): round(v, 2) for k, v in pop.items()},
+           "pop_ms_without_xla": {str(k): round(v, 2) for k, v in plain.items()},
            "speedup_best": round(naive / pop[best], 2), "best_population": best,
            "matmul_peak_gflops": round(peak / 1e9, 1),
            "model_gflops_best": round(model_flops() / (pop[best] / 1000) / 1e9, 1),

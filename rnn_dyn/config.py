@@ -11,6 +11,7 @@ message naming the field, the value and the allowed choices.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,8 @@ class ModelConfig:
 class TrainConfig:
     """Training protocol for a population (SPEC §3).
 
+    ``jit_compile`` compiles the training step with XLA (on a 2-core CPU 1.1x
+    faster for 64 networks of 64 units, 4x for one network).
     The fields named in ``MEMBER_FIELDS`` take a scalar (every member the
     same; a scalar ``seed`` gives members ``seed, seed + 1, ...``) or a tuple
     of ``n_networks`` values.
@@ -109,6 +112,7 @@ class TrainConfig:
     decay_steps: Any = 1000
     clip: Any = 1.0
     log_every: int = 100
+    jit_compile: bool = True
 
     def __post_init__(self):
         check_positive("n_networks", self.n_networks, integer=True)
@@ -116,6 +120,8 @@ class TrainConfig:
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("log_every", self.log_every, integer=True)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not isinstance(self.jit_compile, bool):
+            raise TypeError(f"jit_compile must be True or False; got {self.jit_compile!r}.")
         for name in MEMBER_FIELDS:
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
@@ -279,26 +285,22 @@ class SweepConfig:
         """One :class:`RunConfig` per population job."""
         jobs = []
         members = [(s, l2) for s in self.seed_list for l2 in self.l2]
-        for task in self.tasks:
-            for cell in self.cells:
-                for act in self.activations:
-                    task_cfg = make_config(TaskConfig, {**self._section(task, "task", cell, act), "name": task},
-                                           "task")
-                    train_kw = self._section(task, "train", cell, act)
-                    for key in ("n_networks", "seed", "l2"):
-                        if key in train_kw:
-                            raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in a spec section.")
-                    model_kw = self._section(task, "model", cell, act)
-                    for n_units in self.n_units:
-                        model = make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
-                                                          "n_units": n_units}, "model")
-                        for i in range(0, len(members), self.max_population):
-                            chunk = members[i: i + self.max_population]
-                            train = make_config(TrainConfig, {
-                                **train_kw, "n_networks": len(chunk),
-                                "seed": tuple(m[0] for m in chunk), "l2": tuple(m[1] for m in chunk)},
-                                "train")
-                            jobs.append(RunConfig(task_cfg, model, train))
+        for task, cell, act in itertools.product(self.tasks, self.cells, self.activations):
+            task_cfg = make_config(TaskConfig, {**self._section(task, "task", cell, act), "name": task}, "task")
+            train_kw = self._section(task, "train", cell, act)
+            for key in ("n_networks", "seed", "l2"):
+                if key in train_kw:
+                    raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in a spec section.")
+            model_kw = self._section(task, "model", cell, act)
+            for n_units in self.n_units:
+                model = make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
+                                                  "n_units": n_units}, "model")
+                for i in range(0, len(members), self.max_population):
+                    chunk = members[i: i + self.max_population]
+                    train = make_config(TrainConfig, {
+                        **train_kw, "n_networks": len(chunk),
+                        "seed": tuple(m[0] for m in chunk), "l2": tuple(m[1] for m in chunk)}, "train")
+                    jobs.append(RunConfig(task_cfg, model, train))
         return jobs
 
     @classmethod

@@ -46,7 +46,8 @@ def get_experiment_id(name: str) -> str:
 def network_key(cfg: RunConfig) -> str:
     """Deterministic key of a one-member config: equal keys, equal networks."""
     d = cfg.to_dict()
-    d["train"].pop("log_every", None)
+    for name in ("log_every", "jit_compile"):  # how it runs, not what it computes
+        d["train"].pop(name, None)
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -184,12 +185,30 @@ def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: 
                             "config.json": _write_json(member.to_dict())})
         c.set_terminated(rid, "FINISHED")
         ids.append(rid)
+    _log_loss_figure(c, parent_id, cfg, result)
     c.log_batch(parent_id, metrics=[
         Metric("n_diverged", float(np.sum(result["diverged"])), 0, 0),
         Metric("median_val_loss", float(np.nanmedian(result["val_loss"])) if not
                np.all(np.isnan(result["val_loss"])) else float("nan"), 0, 0),
         Metric("train_seconds", float(result["seconds"]), 0, 0)])
     return ids
+
+
+def _log_loss_figure(c, run_id, cfg: RunConfig, result: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnn_dyn.plotting import plot_losses
+
+    seeds = cfg.train.member_values("seed")
+    l2 = cfg.train.member_values("l2")
+    fig = plot_losses(result["loss_steps"], result["loss"], [f"seed {s}, l2 {w:g}" for s, w in zip(seeds, l2)])
+    fig.axes[0].set_title(f"{_population_name(cfg)}: training loss "
+                          f"(zero-output baseline {float(result['zero_loss']):.3g})", fontsize=9)
+    _log_files(c, run_id, {"losses.png": lambda p: fig.savefig(p, dpi=100, bbox_inches="tight")})
+    plt.close(fig)
 
 
 def end_run(run_id: str, status: str = "FINISHED", reason: str | None = None):

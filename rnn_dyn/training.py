@@ -128,7 +128,7 @@ def make_train_step(population: Population, train: TrainConfig):
     def per_member(v, x):  # broadcast a [n] vector against a [n, ...] variable
         return tf.reshape(x, [-1] + [1] * (len(v.shape) - 1))
 
-    @tf.function
+    @tf.function(jit_compile=train.jit_compile)
     def step(inputs, targets, k):
         with tf.GradientTape() as tape:
             err = mse(population, inputs, targets, backprop=True)

@@ -27,6 +27,8 @@ def test_train_command_logs_populations_and_networks(mlflow_store):
     assert [m.step for m in history] == [0, 5, 10, 15, 19]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(net.info.run_id)}
     assert artifacts == {"weights.npz", "config.json"}
+    parent = {a.path for a in mlflow.MlflowClient().list_artifacts(out["population_run"])}
+    assert parent == {"config.json", "losses.png"}
 
 
 def test_load_network_rebuilds_the_exact_network(mlflow_store):
