@@ -19,7 +19,9 @@ import json
 import os
 import tempfile
 
-import mlflow
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is enough
+
+import mlflow  # noqa: E402
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
