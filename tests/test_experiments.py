@@ -90,3 +90,15 @@ def test_unreadable_spec(tmp_path):
         experiments.sweep(spec=str(bad))
     with pytest.raises(ValueError, match="spec 'nope' is neither a file nor a spec name"):
         experiments.sweep(spec="nope")
+
+
+def test_sweep_on_a_dask_local_cluster(mlflow_store, tmp_path):
+    import yaml
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump({**TINY, "tasks": ["flipflop"], "experiment": "tiny-dask"}))
+    out = experiments.sweep(spec=str(spec), executor="dask", workers=2)
+    assert out["networks"] == 2
+    runs = mlflow.search_runs(experiment_names=["tiny-dask"], output_format="list",
+                              filter_string="tags.`rnn_dyn.kind` = 'network' and attributes.status = 'FINISHED'")
+    assert len(runs) == 2
