@@ -15,7 +15,12 @@ from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
 
 
-def _init_worker(threads: int):
+_STARTED = None  # shared flags, one per job: set by a worker when it starts the job
+
+
+def _init_worker(threads: int, started=None):
+    global _STARTED
+    _STARTED = started
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rnn_dyn.training import set_threads
@@ -23,7 +28,9 @@ def _init_worker(threads: int):
     set_threads(threads)
 
 
-def _call(fn, item):
+def _call(fn, item, index=None):
+    if _STARTED is not None and index is not None:
+        _STARTED[index] = 1
     try:
         return fn(item), None
     except Exception:  # noqa: BLE001 - the error is a result, reported by the driver
@@ -41,32 +48,44 @@ class LocalExecutor:
         self.workers = workers or n_cores()
         self.threads = threads
 
-    def map(self, fn, items, max_attempts: int = 2):
+    def map(self, fn, items):
         """Yield ``(index, result, error)`` as jobs finish.
 
-        A dead worker breaks the whole process pool; the jobs it took down are
-        retried in a fresh pool, and a job caught in ``max_attempts`` broken
-        pools is reported as failed.
+        A dead worker breaks the whole process pool.  The jobs that were
+        running then are suspects: each is rerun alone in a fresh one-worker
+        pool, where a second death is its own and is reported as its failure.
+        The jobs that had not started go on in a fresh pool.
         """
         items = list(items)
-        pending = set(range(len(items)))
-        attempts = dict.fromkeys(pending, 0)
         ctx = multiprocessing.get_context("spawn")
+        started = ctx.Array("b", len(items), lock=False)
+        pending, suspects = set(range(len(items))), []
         while pending:
-            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(self.threads,)) as pool:
-                futures = {pool.submit(_call, fn, items[i]): i for i in sorted(pending)}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        result, error = fut.result()
-                    except BrokenProcessPool:
-                        attempts[i] += 1
-                        if attempts[i] < max_attempts:
-                            continue
-                        result, error = None, "worker process died (killed or out of memory)"
+            yield from self._run(fn, items, sorted(pending), self.workers, started, pending)
+            suspects += [i for i in sorted(pending) if started[i]]
+            pending -= set(suspects)
+        for i in suspects:
+            left = {i}
+            yield from self._run(fn, items, [i], 1, started, left)
+            if left:
+                yield i, None, "worker process died (killed or out of memory) while running this job"
+
+    def _run(self, fn, items, indices, workers, started, pending):
+        """One process pool over ``indices``; stops early if the pool breaks."""
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(self.threads, started)) as pool:
+            futures = {pool.submit(_call, fn, items[i], i): i for i in indices}
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    break
+                pending.discard(futures[fut])  # exc: e.g. a result that does not pickle
+                yield (futures[fut], None, f"{type(exc).__name__}: {exc}") if exc else (futures[fut], *fut.result())
+            for fut, i in futures.items():  # finished before the pool broke
+                if i in pending and fut.done() and fut.exception() is None:
                     pending.discard(i)
-                    yield i, result, error
+                    yield i, *fut.result()
 
 
 class DaskExecutor:
