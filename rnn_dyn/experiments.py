@@ -189,6 +189,17 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     return {"experiment": sweep_cfg.experiment, "networks": total, "wall_s": round(wall, 1)}
 
 
+def _task_list(tasks) -> list:
+    """``--tasks`` as a checked list (a name, a list, or None for every task)."""
+    from rnn_dyn._checks import check_choice
+    from rnn_dyn.config import TASKS
+
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks or TASKS)
+    for t in tasks:
+        check_choice("tasks", t, TASKS)
+    return tasks
+
+
 def _load_networks(runs):
     """Rebuild the networks of ``runs``; returns populations, configs and a label dict."""
     from rnn_dyn import tracking
@@ -208,11 +219,9 @@ def compare(experiment="quick", metric="svcca", tasks=None, **options):
     (``--k``, ``--variance``, ``--debiased``, ``--kind``).  Skips what is done.
     """
     from rnn_dyn._checks import check_choice
-    from rnn_dyn.config import TASKS
 
     check_choice("metric", metric, ("cca", "cka", "procrustes", "svcca"))
-    for t in [tasks] if isinstance(tasks, str) else (tasks or []):
-        check_choice("tasks", t, TASKS)
+    tasks = _task_list(tasks)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,7 +237,7 @@ def compare(experiment="quick", metric="svcca", tasks=None, **options):
 
     exp_id = tracking.experiment_id(experiment)
     out = {}
-    for task in ([tasks] if isinstance(tasks, str) else tasks) or TASKS:
+    for task in tasks:
         runs = tracking.network_runs(exp_id, task)
         if len(runs) < 3:
             print(f"{task}: {len(runs)} finished network(s), need 3 or more; skipped", file=sys.stderr)
@@ -272,11 +281,9 @@ def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, **options):
     (``--tol_q --max_iters --tol_unique ...``).  Networks already analysed with
     the same settings are skipped.
     """
-    from rnn_dyn._checks import check_choice, check_positive
-    from rnn_dyn.config import TASKS
+    from rnn_dyn._checks import check_positive
 
-    for t in [tasks] if isinstance(tasks, str) else (tasks or []):
-        check_choice("tasks", t, TASKS)
+    tasks = _task_list(tasks)
     if n_starts is not None:
         check_positive("n_starts", n_starts, integer=True)
     import matplotlib
@@ -291,8 +298,7 @@ def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, **options):
     from rnn_dyn.tasks import get_task
 
     exp_id = tracking.experiment_id(experiment)
-    runs = [r for t in ([tasks] if isinstance(tasks, str) else tasks) or TASKS
-            for r in tracking.network_runs(exp_id, t)]
+    runs = [r for t in tasks for r in tracking.network_runs(exp_id, t)]
     totals, done = {}, 0
     for run in tqdm(runs, desc=f"fixed points {experiment}", unit="net", file=sys.stderr):
         rid = run.info.run_id

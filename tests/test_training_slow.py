@@ -1,5 +1,4 @@
 """Training to convergence (``tox -e slow``): the issue's acceptance runs."""
-import numpy as np
 import pytest
 
 from rnn_dyn import experiments
