@@ -112,6 +112,40 @@ def train(task="flipflop", cell="gru", activation="tanh", n_units=64, experiment
             "val_loss": [round(float(v), 6) for v in result.val_loss]}
 
 
+def _plan(jobs, workers=None):
+    """Print the sweep's jobs and an estimated wall time from a short timing of each
+    job shape on this machine (one thread, as a local worker runs); start nothing."""
+    from tqdm import tqdm
+
+    from rnn_dyn.executors import n_cores
+    from rnn_dyn.training import set_threads, time_step
+
+    set_threads(1)
+    workers = workers or n_cores()
+    shapes = {}
+    for j in jobs:
+        key = (j.task, j.model.cell, j.model.n_units, j.train.batch_size, j.train.optimizer)
+        shapes.setdefault(key, []).append(j)
+    print(f"{'task':9s} {'cell':8s} {'units':>5s} {'jobs':>5s} {'networks':>8s} {'iterations':>10s}"
+          f" {'ms/net/it':>9s} {'core-h':>7s}")
+    total = 0.0
+    for (task, cell, n_units, _, _), group in tqdm(shapes.items(), desc="timing job shapes", file=sys.stderr,
+                                                  leave=False):
+        j = group[0]
+        seconds = time_step(j.task, j.model, j.train)
+        work = sum(g.train.n_networks * g.train.iterations for g in group)
+        total += seconds * work
+        print(f"{task.name:9s} {cell:8s} {n_units:5d} {len(group):5d} "
+              f"{sum(g.train.n_networks for g in group):8d} {j.train.iterations:10d} "
+              f"{1000 * seconds:9.2f} {seconds * work / 3600:7.2f}")
+    n_networks = sum(j.train.n_networks for j in jobs)
+    wall = total / workers
+    print(f"{len(jobs)} jobs, {n_networks} networks; estimated {total / 3600:.1f} core-hours, "
+          f"{wall / 3600:.1f} h wall on {workers} local worker(s) ({wall / 86400:.1f} days)")
+    return {"jobs": len(jobs), "networks": n_networks, "core_seconds": total,
+            "wall_seconds": wall}
+
+
 def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=False, **overrides):
     """Run a sweep spec: every population job of the spec, skipping finished networks.
 
@@ -128,11 +162,7 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     jobs = sweep_cfg.expand()
     n_networks = sum(j.train.n_networks for j in jobs)
     if dry_run:
-        for j in jobs:
-            print(f"{j.task.name:9s} {j.model.cell:8s} {j.model.activation:5s} units={j.model.n_units:<4d}"
-                  f" networks={j.train.n_networks:<3d} iterations={j.train.iterations}")
-        print(f"{len(jobs)} jobs, {n_networks} networks")
-        return {"jobs": len(jobs), "networks": n_networks}
+        return _plan(jobs, workers)
 
     from tqdm import tqdm
 

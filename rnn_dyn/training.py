@@ -10,6 +10,7 @@ diverged at that step; the others continue unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -236,3 +237,27 @@ def train_run(cfg: RunConfig) -> dict:
     Returns :meth:`TrainResult.to_dict` (no TensorFlow objects, so it pickles).
     """
     return train_population(cfg.task, cfg.model, cfg.train).to_dict()
+
+
+def time_step(task: TaskConfig, model: ModelConfig, train: TrainConfig, n_networks: int = 2,
+              repeats: int = 2) -> float:
+    """Seconds per network per iteration of this job shape, from a short timing.
+
+    Trains ``n_networks`` members for ``repeats`` iterations after one warm-up
+    (tracing, compilation) and divides by both: the basis of a sweep's cost plan.
+    """
+    task_obj = get_task(task)
+    seeds = list(range(n_networks))
+    population = Population(model, task_obj.n_inputs, task_obj.n_outputs, seeds)
+    train = dataclasses.replace(train, n_networks=n_networks, **train.member(0))
+    step, _, _ = make_train_step(population, train)
+    batches = _Batches(task_obj, seeds, train.batch_size)
+    try:
+        step(*batches(), tf.constant(0, tf.int64)).numpy()
+        start = time.perf_counter()
+        for k in range(repeats):
+            err = step(*batches(), tf.constant(k + 1, tf.int64))
+        err.numpy()
+    finally:
+        batches.close()
+    return (time.perf_counter() - start) / repeats / n_networks

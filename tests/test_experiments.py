@@ -102,3 +102,14 @@ def test_sweep_on_a_dask_local_cluster(mlflow_store, tmp_path):
     runs = mlflow.search_runs(experiment_names=["tiny-dask"], output_format="list",
                               filter_string="tags.`rnn_dyn.kind` = 'network' and attributes.status = 'FINISHED'")
     assert len(runs) == 2
+
+
+def test_dry_run_plans_and_starts_nothing(mlflow_store, tmp_path):
+    import yaml
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump({**TINY, "tasks": ["flipflop"]}))
+    plan = experiments.sweep(spec=str(spec), dry_run=True)
+    assert plan["jobs"] == 1 and plan["networks"] == 2
+    assert 0 < plan["wall_seconds"] < plan["core_seconds"] < 60
+    assert not (tmp_path / "mlflow.db").exists()
