@@ -112,6 +112,13 @@ def train(task="flipflop", cell="gru", activation="tanh", n_units=64, experiment
             "val_loss": [round(float(v), 6) for v in result.val_loss]}
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _plan(jobs, workers=None):
     """Print the sweep's jobs and an estimated wall time from a short timing of each
     job shape on this machine (one thread, as a local worker runs); start nothing."""
@@ -129,19 +136,19 @@ def _plan(jobs, workers=None):
     print(f"{'task':9s} {'cell':8s} {'units':>5s} {'jobs':>5s} {'networks':>8s} {'iterations':>10s}"
           f" {'ms/net/it':>9s} {'core-h':>7s}")
     total = 0.0
-    for (task, cell, n_units, _, _), group in tqdm(shapes.items(), desc="timing job shapes", file=sys.stderr,
-                                                  leave=False):
+    bar = tqdm(shapes.items(), desc="timing job shapes", file=sys.stderr, leave=False)
+    for (task, cell, n_units, _, _), group in bar:
         j = group[0]
         seconds = time_step(j.task, j.model, j.train)
         work = sum(g.train.n_networks * g.train.iterations for g in group)
         total += seconds * work
-        print(f"{task.name:9s} {cell:8s} {n_units:5d} {len(group):5d} "
-              f"{sum(g.train.n_networks for g in group):8d} {j.train.iterations:10d} "
-              f"{1000 * seconds:9.2f} {seconds * work / 3600:7.2f}")
+        bar.write(f"{task.name:9s} {cell:8s} {n_units:5d} {len(group):5d} "
+                  f"{sum(g.train.n_networks for g in group):8d} {j.train.iterations:10d} "
+                  f"{1000 * seconds:9.2f} {seconds * work / 3600:7.2f}", file=sys.stdout)
     n_networks = sum(j.train.n_networks for j in jobs)
     wall = total / workers
-    print(f"{len(jobs)} jobs, {n_networks} networks; estimated {total / 3600:.1f} core-hours, "
-          f"{wall / 3600:.1f} h wall on {workers} local worker(s) ({wall / 86400:.1f} days)")
+    print(f"{len(jobs)} jobs, {n_networks} networks; estimated {_duration(total)} of one core, "
+          f"{_duration(wall)} wall on {workers} local worker(s)")
     return {"jobs": len(jobs), "networks": n_networks, "core_seconds": total,
             "wall_seconds": wall}
 
@@ -160,7 +167,6 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     check_choice("executor", executor, ("dask", "local"))
     sweep_cfg = cfg.SweepConfig.from_dict({**load_spec(spec), **overrides})
     jobs = sweep_cfg.expand()
-    n_networks = sum(j.train.n_networks for j in jobs)
     if dry_run:
         return _plan(jobs, workers)
 
