@@ -93,7 +93,7 @@ class ModelConfig:
 class TrainConfig:
     """Training protocol for a population (SPEC §3).
 
-    ``jit_compile`` compiles the training step with XLA (on a 2-core CPU 1.1x
+    ``jit_compile`` compiles the training step with XLA (on a 2-core CPU 1.25x
     faster for 64 networks of 64 units, 4x for one network).
     The fields named in ``MEMBER_FIELDS`` take a scalar (every member the
     same; a scalar ``seed`` gives members ``seed, seed + 1, ...``) or a tuple
