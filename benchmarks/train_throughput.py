@@ -26,9 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from rnn_dyn.config import ModelConfig, TaskConfig, TrainConfig  # noqa: E402
-from rnn_dyn.population import Population  # noqa: E402
 from rnn_dyn.tasks import get_task  # noqa: E402
-from rnn_dyn.training import _Batches, make_train_step  # noqa: E402
+from rnn_dyn.training import time_step  # noqa: E402
 
 N_UNITS, N_TIME, BATCH = 64, 100, 64
 TASK = get_task(TaskConfig("flipflop", n_time=N_TIME))
@@ -67,20 +66,9 @@ def naive_ms(n_batches=20):
 
 
 def population_ms(n, iterations, jit_compile=True):
-    seeds = list(range(n))
-    population = Population(ModelConfig("gru", "tanh", N_UNITS), 3, 3, seeds)
-    train = TrainConfig(n_networks=n, seed=tuple(seeds), jit_compile=jit_compile)
-    step, _, _ = make_train_step(population, train)
-    batches = _Batches(TASK, seeds, BATCH)
-    try:
-        step(*batches(), tf.constant(0, tf.int64)).numpy()  # tracing
-        start = time.perf_counter()
-        for k in range(iterations):
-            err = step(*batches(), tf.constant(k + 1, tf.int64))
-        err.numpy()
-        return 1000 * (time.perf_counter() - start) / iterations
-    finally:
-        batches.close()
+    """Milliseconds per training step of a population of ``n`` (all members)."""
+    train = TrainConfig(n_networks=n, jit_compile=jit_compile)
+    return 1000 * n * time_step(TASK.cfg, ModelConfig("gru", "tanh", N_UNITS), train, n, iterations)
 
 
 def main():

@@ -63,11 +63,9 @@ def network_params(cfg: RunConfig) -> dict:
 
 
 def finished_keys(experiment_id: str) -> dict:
-    """``{key: run_id}`` of the finished network runs of an experiment."""
-    runs = mlflow.search_runs(
-        [experiment_id], filter_string="tags.`rnn_dyn.kind` = 'network' and attributes.status = 'FINISHED'",
-        output_format="list")
-    return {r.data.tags["rnn_dyn.key"]: r.info.run_id for r in runs if "rnn_dyn.key" in r.data.tags}
+    """``{key: run_id}`` of the finished network runs of an experiment (diverged ones too)."""
+    return {r.data.tags["rnn_dyn.key"]: r.info.run_id
+            for r in network_runs(experiment_id, include_diverged=True) if "rnn_dyn.key" in r.data.tags}
 
 
 def experiment_id(name: str) -> str:
