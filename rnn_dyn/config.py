@@ -11,10 +11,13 @@ message naming the field, the value and the allowed choices.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from rnn_dyn._checks import check_choice, check_positive, check_range
 
@@ -25,6 +28,7 @@ INITIALIZERS = ("glorot_uniform", "orthogonal", "normal", "zeros")
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_N_TIME = {"flipflop": 100, "sine": 500, "context": 100}
 MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "clip")
+SEARCH_FIELDS = ("lr", "clip", "decay_rate", "momentum")  # what a hyperparameter search draws
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,94 @@ def make_config(cls, values: dict, section: str = ""):
     return cls(**values)
 
 
+LOG_UNIFORM = ("lr", "clip")
+# field: (lowest allowed, highest allowed, lowest excluded)
+SEARCH_BOUNDS = {"lr": (0.0, math.inf, True), "clip": (0.0, math.inf, True),
+                 "decay_rate": (0.0, 1.0, True), "momentum": (0.0, 1.0, False)}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Random hyperparameter search, per configuration (SPEC §3).
+
+    For each (task, cell, activation, n_units, l2) of a sweep, ``n_candidates``
+    settings are drawn, a function of ``seed`` and the configuration alone:
+    ``lr`` and ``clip`` log-uniform, ``decay_rate`` and ``momentum`` uniform over
+    their ``(low, high)`` ranges.  The candidates train together as one
+    population for ``iterations`` (default: the configuration's own); the one
+    with the lowest loss on the task's fixed validation set wins (a diverged
+    one never does).  ``n_candidates=0``: no search.
+    """
+
+    n_candidates: int = 0
+    seed: int = 0
+    iterations: int | None = None
+    lr: tuple = (1e-5, 0.1)
+    clip: tuple = (0.1, 10.0)
+    decay_rate: tuple = (0.1, 0.9)
+    momentum: tuple = (0.0, 1.0)
+
+    def __post_init__(self):
+        check_range("search.n_candidates", self.n_candidates, 0, math.inf, integer=True)
+        check_range("search.seed", self.seed, 0, 2**31 - 1, integer=True)
+        if self.iterations is not None:
+            check_positive("search.iterations", self.iterations, integer=True)
+        for name, (low, high, low_open) in SEARCH_BOUNDS.items():
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                raise ValueError(f"search.{name} must be a [low, high] range; got {value!r}.")
+            for v in value:
+                check_range(f"search.{name}", v, low, high, low_open=low_open)
+            if value[0] > value[1]:
+                raise ValueError(f"search.{name} must be a [low, high] range with low <= high; got {list(value)}.")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+
+    def draw(self, configuration: str) -> dict:
+        """The candidates' settings for one configuration: ``{field: n_candidates floats}``."""
+        digest = hashlib.sha1(configuration.encode()).digest()
+        rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+        out = {}
+        for name in SEARCH_FIELDS:
+            low, high = getattr(self, name)
+            if name in LOG_UNIFORM:
+                values = np.exp(rng.uniform(np.log(low), np.log(high), self.n_candidates))
+            else:
+                values = rng.uniform(low, high, self.n_candidates)
+            out[name] = tuple(float(v) for v in values)
+        return out
+
+
+def configuration(cfg: RunConfig, i: int = 0) -> str:
+    """Member ``i``'s configuration, ``task/cell/activation/n_units/l2``: what a search is for."""
+    m = cfg.model
+    return f"{cfg.task.name}/{m.cell}/{m.activation}/{m.n_units}/{cfg.train.member_values('l2')[i]!r}"
+
+
+def best_candidate(val_loss, diverged) -> int | None:
+    """A search's winner: the candidate with the lowest validation loss, diverged
+    or non-finite ones excluded; ``None`` when none qualifies."""
+    val_loss = np.asarray(val_loss, np.float64)
+    ok = np.isfinite(val_loss) & ~np.asarray(diverged, bool)
+    return int(np.argmin(np.where(ok, val_loss, np.inf))) if ok.any() else None
+
+
+def apply_search(jobs: list, winners: dict) -> list:
+    """``jobs`` with each member's ``SEARCH_FIELDS`` set to its configuration's winner.
+
+    ``winners`` maps :func:`configuration` names to ``{field: value}``; members
+    of a configuration without a winner (every candidate diverged) are left out.
+    """
+    out = []
+    for job in jobs:
+        keep = [i for i in range(job.train.n_networks) if configuration(job, i) in winners]
+        if keep:
+            job = job.subset(keep)
+            names = [configuration(job, i) for i in range(job.train.n_networks)]
+            values = {k: tuple(winners[c][k] for c in names) for k in SEARCH_FIELDS}
+            out.append(dataclasses.replace(job, train=dataclasses.replace(job.train, **values)))
+    return out
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """A sweep: the product of tasks, cells, activations and sizes (SPEC §3).
@@ -222,7 +314,10 @@ class SweepConfig:
     population, ``by_task`` the same per task name (it wins over defaults) and
     ``by_config`` per ``"cell/activation"`` or ``"task:cell/activation"``
     (it wins over both).  ``seeds`` is a count (seeds ``0 .. seeds-1``) or an
-    explicit list.
+    explicit list.  ``search`` (a :class:`SearchConfig` or its fields) asks for
+    a hyperparameter search per configuration: its winner's settings then
+    replace the spec's ``lr``, ``clip``, ``decay_rate`` and ``momentum``
+    (:func:`apply_search`).
     """
 
     experiment: str = "quick"
@@ -236,6 +331,7 @@ class SweepConfig:
     defaults: dict = field(default_factory=dict)
     by_task: dict = field(default_factory=dict)
     by_config: dict = field(default_factory=dict)
+    search: Any = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
@@ -261,7 +357,13 @@ class SweepConfig:
                 check_choice(f"task in by_config key {key!r}", task, TASKS)
             check_choice(f"cell in by_config key {key!r}", cell, CELLS)
             check_choice(f"activation in by_config key {key!r}", act, ACTIVATIONS)
+        if isinstance(self.search, dict):
+            object.__setattr__(self, "search", make_config(SearchConfig, self.search, "search"))
+        elif not isinstance(self.search, SearchConfig):
+            raise TypeError(f"search must be a mapping of {[f.name for f in dataclasses.fields(SearchConfig)]};"
+                            f" got {self.search!r}.")
         self.expand()  # every population's config is checked before any work
+        self.search_jobs()
 
     @property
     def seed_list(self) -> tuple:
@@ -281,10 +383,8 @@ class SweepConfig:
             out.update(source.get(section) or {})
         return out
 
-    def expand(self) -> list:
-        """One :class:`RunConfig` per population job."""
-        jobs = []
-        members = [(s, l2) for s in self.seed_list for l2 in self.l2]
+    def _populations(self):
+        """``(task, model, train section)`` of each ``(task, cell, activation, n_units)``."""
         for task, cell, act in itertools.product(self.tasks, self.cells, self.activations):
             task_cfg = make_config(TaskConfig, {**self._section(task, "task", cell, act), "name": task}, "task")
             train_kw = self._section(task, "train", cell, act)
@@ -293,14 +393,38 @@ class SweepConfig:
                     raise ValueError(f"train.{key} is set by the sweep (seeds, l2), not in a spec section.")
             model_kw = self._section(task, "model", cell, act)
             for n_units in self.n_units:
-                model = make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
-                                                  "n_units": n_units}, "model")
-                for i in range(0, len(members), self.max_population):
-                    chunk = members[i: i + self.max_population]
-                    train = make_config(TrainConfig, {
-                        **train_kw, "n_networks": len(chunk),
-                        "seed": tuple(m[0] for m in chunk), "l2": tuple(m[1] for m in chunk)}, "train")
-                    jobs.append(RunConfig(task_cfg, model, train))
+                yield task_cfg, make_config(ModelConfig, {**model_kw, "cell": cell, "activation": act,
+                                                          "n_units": n_units}, "model"), train_kw
+
+    def expand(self) -> list:
+        """One :class:`RunConfig` per population job."""
+        jobs = []
+        members = [(s, l2) for s in self.seed_list for l2 in self.l2]
+        for task_cfg, model, train_kw in self._populations():
+            for i in range(0, len(members), self.max_population):
+                chunk = members[i: i + self.max_population]
+                train = make_config(TrainConfig, {
+                    **train_kw, "n_networks": len(chunk),
+                    "seed": tuple(m[0] for m in chunk), "l2": tuple(m[1] for m in chunk)}, "train")
+                jobs.append(RunConfig(task_cfg, model, train))
+        return jobs
+
+    def search_jobs(self) -> list:
+        """One :class:`RunConfig` per configuration (task, cell, activation, n_units, l2)
+        whose members are its search candidates; empty without a search.
+
+        The candidates share one network seed (``search.seed``: the same initial
+        weights and data stream), so they differ in their drawn settings alone.
+        """
+        s, jobs = self.search, []
+        n = s.n_candidates
+        for task_cfg, model, train_kw in self._populations() if n else ():
+            for l2 in self.l2:
+                iterations = {"iterations": s.iterations} if s.iterations else {}
+                base = RunConfig(task_cfg, model, make_config(TrainConfig, {
+                    **train_kw, **iterations, "n_networks": n, "seed": (s.seed,) * n, "l2": (l2,) * n}, "train"))
+                drawn = s.draw(configuration(base))
+                jobs.append(dataclasses.replace(base, train=dataclasses.replace(base.train, **drawn)))
         return jobs
 
     @classmethod

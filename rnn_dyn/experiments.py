@@ -119,9 +119,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def _plan(jobs, workers=None):
-    """Print the sweep's jobs and an estimated wall time from a short timing of each
-    job shape on this machine (one thread, as a local worker runs); start nothing."""
+def _plan(jobs, workers=None, searches=()):
+    """Print the sweep's jobs (and search jobs) and an estimated wall time from a short
+    timing of each job shape on this machine (one thread, as a local worker runs); start nothing."""
     from tqdm import tqdm
 
     from rnn_dyn.executors import n_cores
@@ -130,7 +130,7 @@ def _plan(jobs, workers=None):
     set_threads(1)
     workers = workers or n_cores()
     shapes = {}
-    for j in jobs:
+    for j in list(searches) + list(jobs):
         key = (j.task, j.model.cell, j.model.n_units, j.train.batch_size, j.train.optimizer)
         shapes.setdefault(key, []).append(j)
     print(f"{'task':9s} {'cell':8s} {'units':>5s} {'jobs':>5s} {'networks':>8s} {'iterations':>10s}"
@@ -146,61 +146,73 @@ def _plan(jobs, workers=None):
                   f"{sum(g.train.n_networks for g in group):8d} {j.train.iterations:10d} "
                   f"{1000 * seconds:9.2f} {seconds * work / 3600:7.2f}", file=sys.stdout)
     n_networks = sum(j.train.n_networks for j in jobs)
+    n_candidates = sum(j.train.n_networks for j in searches)
     wall = total / workers
-    print(f"{len(jobs)} jobs, {n_networks} networks; estimated {_duration(total)} of one core, "
+    print((f"{len(searches)} search jobs ({n_candidates} candidates), then " if searches else "")
+          + f"{len(jobs)} jobs, {n_networks} networks; estimated {_duration(total)} of one core, "
           f"{_duration(wall)} wall on {workers} local worker(s)")
-    return {"jobs": len(jobs), "networks": n_networks, "core_seconds": total,
-            "wall_seconds": wall}
+    return {"jobs": len(jobs), "networks": n_networks, "searches": len(searches),
+            "candidates": n_candidates, "core_seconds": total, "wall_seconds": wall}
 
 
-def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=False, **overrides):
-    """Run a sweep spec: every population job of the spec, skipping finished networks.
+def _search(pool, exp_id, searches, table, n_seeds):
+    """A sweep's first phase: each configuration's hyperparameter search, on the
+    executor, skipping finished ones.  Returns ``{configuration: winner's settings}``
+    and how many searches ran."""
+    from tqdm import tqdm
 
-    ``--spec`` a YAML path or name in ``experiments/``; other flags override spec
-    fields (``--experiment --tasks --cells --activations --n_units --l2 --seeds
-    --max_population``).  ``--executor local|dask``; ``--workers N``;
-    ``--scheduler ADDRESS`` joins a running Dask cluster.
-    """
-    from rnn_dyn._checks import check_choice
+    from rnn_dyn import tracking
+    from rnn_dyn.config import configuration
 
-    cfg = _configs()
-    check_choice("executor", executor, ("dask", "local"))
-    sweep_cfg = cfg.SweepConfig.from_dict({**load_spec(spec), **overrides})
-    jobs = sweep_cfg.expand()
-    if dry_run:
-        return _plan(jobs, workers)
+    done = tracking.finished_searches(exp_id)
+    winners = {configuration(j): done[tracking.search_key(j)] for j in searches if tracking.search_key(j) in done}
+    todo = [j for j in searches if configuration(j) not in winners]
+    runs = [tracking.start_search(exp_id, j) for j in todo]
+    bar = tqdm(total=len(todo), desc="search", unit="config", file=sys.stderr, disable=not todo)
+    for i, result, error in pool.map(_train_job, todo):
+        winner = None
+        if error is None:
+            winner = tracking.log_search(todo[i], result, runs[i])
+        else:
+            tracking.end_run(runs[i], "FAILED", error)
+        if winner is None:
+            table[todo[i].task.name]["failed"] += n_seeds  # its seeds cannot train
+            reason = (error or "every candidate diverged").strip().splitlines()[-1]
+            bar.write(f"search FAILED {configuration(todo[i])}: {reason}")
+        else:
+            winners[configuration(todo[i])] = winner
+        bar.update()
+    bar.close()
+    return winners, len(todo)
 
+
+def _train_job(cfg):
+    """A worker's job (TensorFlow is imported there, never in the sweep's driver)."""
+    from rnn_dyn.training import train_run
+
+    return train_run(cfg)
+
+
+def _train_phase(pool, exp_id, jobs, table, experiment):
+    """Train, on the executor, the networks of ``jobs`` that no finished run holds
+    and log each population as it comes back; returns how many networks trained."""
     from tqdm import tqdm
 
     from rnn_dyn import tracking
 
-    exp_id = tracking.get_experiment_id(sweep_cfg.experiment)  # store first, then workers
     done = tracking.finished_keys(exp_id)
-    todo, skipped = [], {}
+    todo = []
     for job in jobs:
         keep = [i for i in range(job.train.n_networks)
                 if tracking.network_key(job.member_config(i)) not in done]
-        skipped[job.task.name] = skipped.get(job.task.name, 0) + job.train.n_networks - len(keep)
+        table[job.task.name]["skipped"] += job.train.n_networks - len(keep)
         if keep:
             todo.append(job.subset(keep))
-    if executor == "dask":
-        from rnn_dyn.executors import DaskExecutor
-
-        pool = DaskExecutor(scheduler, workers)
-    else:
-        from rnn_dyn.executors import LocalExecutor
-
-        pool = LocalExecutor(workers)
-    from rnn_dyn.training import train_run
-
-    start = time.time()
-    table = {t: {"finished": 0, "skipped": skipped.get(t, 0), "diverged": 0, "failed": 0}
-             for t in sweep_cfg.tasks}
     parents = [tracking.start_population(exp_id, job) for job in todo]
     total = sum(j.train.n_networks for j in todo)
-    bar = tqdm(total=total, desc=f"sweep {sweep_cfg.experiment}", unit="net", file=sys.stderr)
+    bar = tqdm(total=total, desc=f"sweep {experiment}", unit="net", file=sys.stderr)
     try:
-        for i, result, error in pool.map(train_run, todo):
+        for i, result, error in pool.map(_train_job, todo):
             job, row = todo[i], table[todo[i].task.name]
             if error is not None:
                 tracking.end_run(parents[i], "FAILED", error)
@@ -215,14 +227,61 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
             bar.update(job.train.n_networks)
     finally:
         bar.close()
+    return total
+
+
+def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=False, **overrides):
+    """Run a sweep spec: every population job of the spec, skipping finished networks.
+
+    ``--spec`` a YAML path or name in ``experiments/``; other flags override spec
+    fields (``--experiment --tasks --cells --activations --n_units --l2 --seeds
+    --max_population --search``).  ``--executor local|dask``; ``--workers N``;
+    ``--scheduler ADDRESS`` joins a running Dask cluster.  With a ``search``
+    (e.g. ``--search='{n_candidates: 20}'``) the searches of all configurations
+    run first, then the seeds with each configuration's winning settings.
+    Runs that an interrupted sweep left RUNNING are closed as KILLED first.
+    """
+    from rnn_dyn._checks import check_choice
+
+    cfg = _configs()
+    check_choice("executor", executor, ("dask", "local"))
+    sweep_cfg = cfg.SweepConfig.from_dict({**load_spec(spec), **overrides})
+    jobs, searches = sweep_cfg.expand(), sweep_cfg.search_jobs()
+    if dry_run:
+        return _plan(jobs, workers, searches)
+
+    if executor == "dask":
+        from rnn_dyn.executors import DaskExecutor
+
+        pool = DaskExecutor(scheduler, workers)
+    else:
+        from rnn_dyn.executors import LocalExecutor
+
+        pool = LocalExecutor(workers)  # its workers' server imports TensorFlow meanwhile
+    start = time.time()
+    table = {t: {"finished": 0, "skipped": 0, "diverged": 0, "failed": 0} for t in sweep_cfg.tasks}
+    try:
+        from rnn_dyn import tracking
+
+        exp_id = tracking.get_experiment_id(sweep_cfg.experiment)
+        tracking.close_interrupted(exp_id)
+        n_searched = 0
+        if searches:
+            winners, n_searched = _search(pool, exp_id, searches, table, len(sweep_cfg.seed_list))
+            jobs = cfg.apply_search(jobs, winners)
+        total = _train_phase(pool, exp_id, jobs, table, sweep_cfg.experiment)
+    finally:
         if hasattr(pool, "close"):
             pool.close()
     wall = time.time() - start
     print(f"\n{'task':10s} {'finished':>9s} {'skipped':>8s} {'diverged':>9s} {'failed':>7s}")
     for t, row in table.items():
         print(f"{t:10s} {row['finished']:9d} {row['skipped']:8d} {row['diverged']:9d} {row['failed']:7d}")
+    if searches:
+        print(f"searches: {n_searched} run, {len(searches) - n_searched} already finished")
     print(f"wall time {wall:.1f} s; browse with: mlflow ui")
-    return {"experiment": sweep_cfg.experiment, "networks": total, "wall_s": round(wall, 1)}
+    return {"experiment": sweep_cfg.experiment, "networks": total, "searches": n_searched,
+            "wall_s": round(wall, 1)}
 
 
 def _task_list(tasks) -> list:

@@ -5,8 +5,12 @@ population``) and, nested under it, one run per network (``rnn_dyn.kind =
 network``) with the network's params, its loss curve, ``val_loss``,
 ``diverged``, ``diverged_step`` and the artifacts ``weights.npz`` (arrays named
 after SPEC's symbols) and ``config.json`` (its own one-member
-:class:`~rnn_dyn.config.RunConfig`).  Each network run carries a deterministic
-key (tag ``rnn_dyn.key``) so a rerun can skip what is finished.
+:class:`~rnn_dyn.config.RunConfig`).  A hyperparameter search is one run per
+configuration (``rnn_dyn.kind = search``) with every candidate's settings and
+validation loss.  Network and search runs carry a deterministic key (tag
+``rnn_dyn.key``) so a rerun can skip what is finished; every run names the
+process that created it (tag ``rnn_dyn.driver``, ``host:pid``), so that the
+next sweep can close the runs an interrupted one left RUNNING.
 
 The store is MLflow's own default (``sqlite:///mlflow.db`` with artifacts under
 ``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says otherwise.  The driver
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is enough
@@ -26,8 +31,7 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from rnn_dyn.config import RunConfig
-from rnn_dyn.population import Population
+from rnn_dyn.config import SEARCH_FIELDS, RunConfig, best_candidate, configuration
 from rnn_dyn.tasks import get_task
 
 NETWORK_PARAMS = ("task", "cell", "activation", "n_units", "l2", "lr", "momentum", "decay_rate",
@@ -45,12 +49,58 @@ def get_experiment_id(name: str) -> str:
     return exp.experiment_id if exp is not None else c.create_experiment(name)
 
 
-def network_key(cfg: RunConfig) -> str:
-    """Deterministic key of a one-member config: equal keys, equal networks."""
+def _what_it_computes(cfg: RunConfig) -> dict:
     d = cfg.to_dict()
     for name in ("log_every", "jit_compile"):  # how it runs, not what it computes
         d["train"].pop(name, None)
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    return d
+
+
+def network_key(cfg: RunConfig) -> str:
+    """Deterministic key of a one-member config: equal keys, equal networks."""
+    return hashlib.sha1(json.dumps(_what_it_computes(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def search_key(cfg: RunConfig) -> str:
+    """Deterministic key of a search: its candidates' config."""
+    return stage_key(kind="search", config=_what_it_computes(cfg))
+
+
+def _driver() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def close_interrupted(experiment_id: str) -> int:
+    """Close (status KILLED) the runs that an interrupted process left RUNNING.
+
+    A run is closed when the process that created it (tag ``rnn_dyn.driver``)
+    is gone from this host, or the tag is missing.  Runs created on another
+    host are left alone: their process cannot be checked.  Finished-work
+    queries count FINISHED runs only, so a RUNNING run is never taken for a
+    finished one either way.  Returns how many runs were closed.
+    """
+    runs = mlflow.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                              output_format="list")
+    closed = 0
+    for r in runs:
+        driver = r.data.tags.get("rnn_dyn.driver", "")
+        host, _, pid = driver.rpartition(":")
+        if driver and (host != socket.gethostname() or not pid.isdigit() or _alive(int(pid))):
+            continue
+        end_run(r.info.run_id, "KILLED", f"left RUNNING by process {driver or '(unknown)'}, which is gone;"
+                                         " closed by the next sweep")
+        closed += 1
+    return closed
 
 
 def network_params(cfg: RunConfig) -> dict:
@@ -105,7 +155,7 @@ def log_stage(experiment_id: str, kind: str, key: str, name: str, params: dict, 
     """Log a finished analysis stage: params, metrics, ``<name>.npz`` arrays, figures
     (``<name>.png``) and files written by ``writers`` (``{file name: write(path)}``)."""
     c = client()
-    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key}
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key, "rnn_dyn.driver": _driver()}
     if parent:
         tags["mlflow.parentRunId"] = parent
     rid = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
@@ -128,24 +178,80 @@ def _log_files(c, run_id, files: dict):
             c.log_artifact(run_id, path)
 
 
-def _write_json(obj):
+def write_json(obj):
     def write(path):
         with open(path, "w") as f:
             json.dump(obj, f, indent=2)
     return write
 
 
-def start_population(experiment_id: str, cfg: RunConfig, name: str | None = None) -> str:
-    """Create the parent run of a population (status RUNNING); returns its id."""
+def start_population(experiment_id: str, cfg: RunConfig, name: str | None = None,
+                     kind: str = "population", params: dict | None = None, key: str | None = None) -> str:
+    """Create the parent run of a population (status RUNNING); returns its id.
+
+    ``kind``, ``params`` (added to the population's own) and ``key`` serve other
+    population-shaped runs, such as a search's.
+    """
     c = client()
     params = {"task": cfg.task.name, "cell": cfg.model.cell, "activation": cfg.model.activation,
               "n_units": cfg.model.n_units, "n_networks": cfg.train.n_networks,
-              "iterations": cfg.train.iterations, "batch_size": cfg.train.batch_size}
-    run = c.create_run(experiment_id, run_name=name or _population_name(cfg),
-                       tags={"rnn_dyn.kind": "population"})
+              "iterations": cfg.train.iterations, "batch_size": cfg.train.batch_size, **(params or {})}
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.driver": _driver(), **({"rnn_dyn.key": key} if key else {})}
+    run = c.create_run(experiment_id, run_name=name or _population_name(cfg), tags=tags)
     c.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    _log_files(c, run.info.run_id, {"config.json": _write_json(cfg.to_dict())})
+    _log_files(c, run.info.run_id, {"config.json": write_json(cfg.to_dict())})
     return run.info.run_id
+
+
+def start_search(experiment_id: str, cfg: RunConfig) -> str:
+    """Create the run of one configuration's hyperparameter search (status RUNNING,
+    tag ``rnn_dyn.kind = search`` and its key); ``cfg`` holds the candidates."""
+    t = cfg.train
+    params = {"l2": t.member_values("l2")[0], "optimizer": t.optimizer, "decay_steps": t.decay_steps,
+              "search_seed": t.member_values("seed")[0], "n_candidates": t.n_networks}
+    return start_population(experiment_id, cfg, f"search-{configuration(cfg).replace('/', '-')}",
+                            kind="search", params=params, key=search_key(cfg))
+
+
+def log_search(cfg: RunConfig, result: dict, run_id: str) -> dict | None:
+    """Log a search's outcome and close its run; returns the winner's settings.
+
+    Every candidate's settings, validation loss and divergence go to
+    ``candidates.json`` and to the metrics ``candidate_val_loss`` and
+    ``candidate_diverged`` (step = candidate); the winner (lowest validation
+    loss, never a diverged one) gives the params ``lr, clip, decay_rate,
+    momentum, winner`` and the metric ``val_loss``.  When every candidate
+    diverged there is no winner: the run is FAILED and ``None`` returned.
+    """
+    c = client()
+    t, val, diverged = cfg.train, result["val_loss"], result["diverged"]
+    win = best_candidate(val, diverged)
+    rows = [{"candidate": i, **{k: t.member_values(k)[i] for k in SEARCH_FIELDS},
+             "val_loss": float(val[i]) if np.isfinite(val[i]) else None, "diverged": bool(diverged[i]),
+             "diverged_step": int(result["diverged_step"][i]), "winner": i == win} for i in range(t.n_networks)]
+    metrics = [Metric("candidate_val_loss", float(val[i]), 0, i) for i in range(t.n_networks) if np.isfinite(val[i])]
+    metrics += [Metric("candidate_diverged", float(diverged[i]), 0, i) for i in range(t.n_networks)]
+    metrics += [Metric("n_diverged", float(np.sum(diverged)), 0, 0),
+                Metric("zero_loss", float(result["zero_loss"]), 0, 0),
+                Metric("train_seconds", float(result["seconds"]), 0, 0)]
+    winner = None if win is None else {k: float(t.member_values(k)[win]) for k in SEARCH_FIELDS}
+    params = [Param(k, str(v)) for k, v in {**(winner or {}), "winner": win}.items()]
+    if winner is not None:
+        metrics.append(Metric("val_loss", float(val[win]), 0, 0))
+    c.log_batch(run_id, metrics=metrics, params=params)
+    _log_files(c, run_id, {"candidates.json": write_json(rows)})
+    if winner is None:
+        end_run(run_id, "FAILED", "every candidate diverged")
+    else:
+        end_run(run_id)
+    return winner
+
+
+def finished_searches(experiment_id: str) -> dict:
+    """``{key: winner's settings}`` of the finished searches of an experiment."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", filter_string=(
+        "tags.`rnn_dyn.kind` = 'search' and attributes.status = 'FINISHED'"))
+    return {r.data.tags["rnn_dyn.key"]: {k: float(r.data.params[k]) for k in SEARCH_FIELDS} for r in runs}
 
 
 def _population_name(cfg: RunConfig) -> str:
@@ -165,7 +271,7 @@ def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: 
         member = cfg.member_config(i)
         run = c.create_run(experiment_id, run_name=f"{_population_name(cfg)}-s{member.train.seed}",
                            tags={"rnn_dyn.kind": "network", "rnn_dyn.key": network_key(member),
-                                 "mlflow.parentRunId": parent_id})
+                                 "mlflow.parentRunId": parent_id, "rnn_dyn.driver": _driver()})
         rid = run.info.run_id
         diverged = bool(result["diverged"][i])
         metrics = [Metric("loss", float(loss[i]), 0, int(k))
@@ -182,7 +288,7 @@ def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: 
                     tags=[RunTag("rnn_dyn.population_run", parent_id)])
         weights = {k: v[i] for k, v in result["weights"].items()}
         _log_files(c, rid, {"weights.npz": lambda p, w=weights: np.savez(p, **w),
-                            "config.json": _write_json(member.to_dict())})
+                            "config.json": write_json(member.to_dict())})
         c.set_terminated(rid, "FINISHED")
         ids.append(rid)
     _log_loss_figure(c, parent_id, cfg, result)
@@ -229,6 +335,8 @@ def load_network(run_id: str):
     cfg : RunConfig
         The network's own config (task, model, training settings).
     """
+    from rnn_dyn.population import Population  # TensorFlow: not for a sweep's driver
+
     c = client()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = RunConfig.from_dict(json.load(open(c.download_artifacts(run_id, "config.json", tmp))))
@@ -238,3 +346,4 @@ def load_network(run_id: str):
     population = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
     population.set_weights_dict(weights)
     return population, cfg
+
