@@ -20,6 +20,10 @@ _EXPORTS = {
     "load_network": "rnn_dyn.tracking",
     "train_population": "rnn_dyn.training",
     "get_task": "rnn_dyn.tasks",
+    "compute_transition_graphs": "rnn_dyn.topology",
+    "compute_oscillatory_modes": "rnn_dyn.dynamics",
+    "compute_integration_modes": "rnn_dyn.dynamics",
+    "network_topology": "rnn_dyn.universality",
 }
 __all__ = sorted(_EXPORTS) + ["similarity"]
 

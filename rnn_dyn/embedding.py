@@ -87,6 +87,8 @@ def embed(distances, n_components=2, seed=0, n_init=4):
     check_positive("n_init", n_init, integer=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int; got {seed!r}.")
+    if not D.any():  # every network the same: one point (MDS would divide by zero)
+        return np.zeros((len(D), n_components))
     kwargs = dict(n_components=n_components, n_init=n_init, random_state=seed,
                   normalized_stress="auto")
     params = inspect.signature(MDS).parameters

@@ -6,6 +6,7 @@ train   Train one population and log it to MLflow.
 sweep   Run a sweep spec (default ``experiments/quick.yaml``) on an executor.
 analyze Fixed points and linearizations of the finished networks of an experiment.
 compare Distance matrices between the finished networks of an experiment.
+topology Fixed-point topology next to geometry: the universality table (paper §3–4).
 
 Every flag is named after a config field; list-valued flags such as
 ``--l2='[1e-4,1e-3]'`` spread over the members.  Input is checked before any
@@ -424,11 +425,223 @@ def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, **options):
     return {"analysed": sum(len(v) for v in totals.values()), "skipped": done}
 
 
+def _geometry(exp_id, run_id, ids):
+    """A comparison run's distance matrix, in the order of ``ids``."""
+    import numpy as np
+
+    from rnn_dyn import tracking
+
+    with np.load(tracking.artifact(run_id, "distances.npz")) as d:
+        where = {r: i for i, r in enumerate(d["run_ids"].tolist())}
+        order = [where[r] for r in ids]
+        return d["distances"][np.ix_(order, order)]
+
+
+def _embed_finite(D):
+    """MDS of the networks with finite rows; NaN rows elsewhere."""
+    import numpy as np
+
+    from rnn_dyn.embedding import embed
+    from rnn_dyn.universality import comparable
+
+    ok = comparable(D)
+    xy = np.full((len(D), 2), np.nan)
+    if ok.sum() > 2:
+        xy[ok] = embed(D[np.ix_(ok, ok)])
+    return xy
+
+
+def _task_figure(task, results, labels):
+    """Paper Fig. 1e (flip-flop), 2f (sine) or 3f (context) for one task's networks."""
+    import numpy as np
+
+    from rnn_dyn import plotting
+
+    if task.cfg.name == "flipflop":
+        first = {lab: i for i, lab in reversed(list(enumerate(labels)))}
+        return plotting.plot_transition_graphs([results[i]["graph"] for i in sorted(first.values())],
+                                               [labels[i] for i in sorted(first.values())])
+    if task.cfg.name == "sine":
+        return plotting.plot_sine_frequencies(task.omega(task.grid), np.array([r["frequency"] for r in results]),
+                                              labels)
+    curves = [np.nanmean(r["curve"], axis=0) for r in results]
+    width = max(len(c) for c in curves)
+    curves = np.array([np.pad(c, (0, width - len(c)), constant_values=1.0) for c in curves])
+    return plotting.plot_integration(curves, [r["mean_n_near_one"] for r in results], labels)
+
+
+def _graph_arrays(results):
+    """Each network's graph as arrays: ``matrix_i``, ``readouts_i``, ``is_stable_i`` (flip-flop),
+    ``adjacency_i`` and ``values_i`` (sine; ``_i_c`` per context)."""
+    out = {}
+    for i, r in enumerate(results):
+        graphs = r["graph"] if isinstance(r["graph"], list) else [r["graph"]]
+        for c, g in enumerate(graphs):
+            tag = f"{i}_{c}" if isinstance(r["graph"], list) else f"{i}"
+            fields = ("matrix", "readouts", "is_stable") if hasattr(g, "matrix") else ("adjacency", "values")
+            out.update({f"{f}_{tag}": getattr(g, f) for f in fields})
+    return out
+
+
+def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, seed=0, n_starts=None):
+    """Fixed-point topology of every finished network, next to its geometry (paper §3–4).
+
+    Per task: each network's topology (flip-flop transition graph, sine
+    oscillatory modes against ω(u), context line attractors with eigenvalues
+    near 1 and integration dimensionality) from the fixed points ``analyze``
+    stored (networks not yet analysed are analysed first), logged with the
+    graphs themselves (``graphs.npz``) and per-network measures; the topology
+    distance matrix (``--mode matching|paper`` for the flip-flop) next to the
+    SVCCA and CKA matrices (``compare``), their MDS maps and separation by
+    cell and by activation.  On the context task, trained vanilla networks
+    against the same networks untrained (CCA; paper Fig. 4).  Everything is
+    logged as ``topology`` runs; what is done is skipped.  ``--n_starts``
+    goes to ``analyze``.
+    """
+    from rnn_dyn._checks import check_choice, check_positive
+
+    tasks = _task_list(tasks)
+    check_choice("mode", mode, ("matching", "paper"))
+    check_positive("n_perturb", n_perturb, integer=True)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from tqdm import tqdm
+
+    from rnn_dyn import tracking, universality
+    from rnn_dyn.fixed_points import FixedPoints
+    from rnn_dyn.plotting import plot_universality
+    from rnn_dyn.tasks import get_task
+    from rnn_dyn.topology import keep_modal_count
+
+    exp_id = tracking.experiment_id(experiment)
+    analyze(experiment, tasks, n_starts=n_starts)
+    geometry = {m: compare(experiment, m, tasks) for m in ("svcca", "cka")}
+    out = {}
+    for name in tasks:
+        runs = tracking.network_runs(exp_id, name)
+        ids = [r.info.run_id for r in runs]
+        key = tracking.stage_key(kind="topology", task=name, runs=ids, mode=mode, n_perturb=n_perturb, seed=seed)
+        done = tracking.finished_stage(exp_id, key)
+        if len(runs) < 3 or done:
+            if done:
+                with open(tracking.artifact(done, "topology.json")) as f:
+                    out[name] = json.load(f)
+            continue
+        results, labels = [], {"cell": [], "activation": []}
+        for run in tqdm(runs, desc=f"topology {name}", unit="net", file=sys.stderr):
+            population, cfg = tracking.load_network(run.info.run_id)
+            fps = FixedPoints.load(tracking.artifact(tracking.stage_run(exp_id, "fixed_points", run.info.run_id),
+                                                     "fixed_points.npz"))
+            task = get_task(cfg.task)
+            options = {"n_perturb": n_perturb, "seed": seed} if name == "flipflop" else {}
+            results.append(universality.network_topology(task, population, fps, **options))
+            labels["cell"].append(cfg.model.cell)
+            labels["activation"].append(cfg.model.activation)
+        config = [f"{c}/{a}" for c, a in zip(labels["cell"], labels["activation"])]
+        matrices = {"topology": universality.topology_distances(name, [r["graph"] for r in results], mode)}
+        matrices.update({m: _geometry(exp_id, geometry[m][name], ids) for m in geometry})
+        table = universality.separation_table(matrices, labels)
+        scalars = sorted(k for k, v in results[0].items() if isinstance(v, (int, float)))
+        measures = {k: np.array([r[k] for r in results], float) for k in scalars}
+        by_config = {lab: {k: float(np.nanmean(v[np.array(config) == lab])) for k, v in measures.items()}
+                     for lab in sorted(set(config))}
+        summary = {"n_networks": len(ids), "separation": table, "by_config": by_config}
+        if name == "flipflop":
+            _, dropped = keep_modal_count([r["graph"] for r in results])
+            summary["paper_rule_drops"] = int(dropped)
+            summary["modal_structure"] = {k: list(v) for k, v in
+                                          universality.modal_structure(results, config).items()}
+        embeddings = {m: _embed_finite(D) for m, D in matrices.items()}
+        figures = {"universality": plot_universality(embeddings, labels, f"{name}: {len(ids)} networks"),
+                   name: _task_figure(task, results, config)}
+        metrics = {f"separation_{m}_{k}": v for m, row in table.items() for k, v in row.items() if k != "n"}
+        tracking.log_stage(
+            exp_id, "topology", key, f"topology-{name}", {"task": name, "mode": mode, "n_perturb": n_perturb,
+                                                          "seed": seed, "n_networks": len(ids)}, metrics,
+            arrays={"topology": {**{f"distances_{m}": D for m, D in matrices.items()},
+                                 **{f"embedding_{m}": xy for m, xy in embeddings.items()},
+                                 **measures, "run_ids": np.array(ids), "config": np.array(config)}},
+            figures=figures, writers={"topology.json": tracking.write_json(summary),
+                                      "graphs.npz": lambda p: np.savez(p, **_graph_arrays(results))})
+        for fig in figures.values():
+            plt.close(fig)
+        out[name] = summary
+    if "context" in tasks:
+        out["trained_vs_untrained"] = _trained_vs_untrained(exp_id)
+    _print_universality(out)
+    return None
+
+
+def _trained_vs_untrained(exp_id):
+    """Trained vanilla context networks against the same initializations untrained (CCA; Fig. 4)."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rnn_dyn import tracking, universality
+    from rnn_dyn.plotting import plot_embedding
+    from rnn_dyn.population import Population, probe_representation
+    from rnn_dyn.similarity import pairwise_distances
+    from rnn_dyn.tasks import get_task
+
+    runs = [r for r in tracking.network_runs(exp_id, "context") if r.data.params.get("cell") == "vanilla"]
+    ids = [r.info.run_id for r in runs]
+    key = tracking.stage_key(kind="untrained", runs=ids)
+    done = tracking.finished_stage(exp_id, key)
+    if done:
+        with open(tracking.artifact(done, "groups.json")) as f:
+            return json.load(f)
+    if len(runs) < 2:
+        return None
+    reps, groups = [], []
+    for rid in ids:
+        trained, cfg = tracking.load_network(rid)
+        task = get_task(cfg.task)
+        untrained = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
+        for state, pop in (("trained", trained), ("untrained", untrained)):
+            reps.append(probe_representation(pop, task)[0])
+            groups.append(f"{state} {cfg.model.activation}")
+    D = pairwise_distances(reps, metric="cca")
+    names, means = universality.group_distances(D, groups)
+    summary = {"groups": names, "mean_distance": means.tolist(), "n_networks": len(ids)}
+    fig = plot_embedding(_embed_finite(D), {"group": groups}, "context, vanilla: CCA, trained vs untrained")
+    tracking.log_stage(exp_id, "untrained", key, "trained-vs-untrained", {"metric": "cca", "n_networks": len(ids)},
+                       {}, arrays={"untrained": {"distances": D, "groups": np.array(groups),
+                                                 "run_ids": np.array(ids)}},
+                       figures={"trained_vs_untrained": fig}, writers={"groups.json": tracking.write_json(summary)})
+    plt.close(fig)
+    return summary
+
+
+def _print_universality(out):
+    """The universality table and the per-configuration measures, on stderr."""
+    p = lambda *a: print(*a, file=sys.stderr)  # noqa: E731
+    p(f"\n{'task':9s} {'metric':9s} {'by cell':>8s} {'by act':>8s}  networks   (silhouette)")
+    for task, s in out.items():
+        for metric, row in (s or {}).get("separation", {}).items():
+            p(f"{task:9s} {metric:9s} {row.get('cell', float('nan')):8.3f} {row.get('activation', float('nan')):8.3f}"
+              f"  {row['n']}")
+    for task, s in out.items():
+        for lab, row in (s or {}).get("by_config", {}).items():
+            p(f"{task:9s} {lab:13s} " + "  ".join(f"{k} {v:.3g}" for k, v in row.items()))
+    if out.get("trained_vs_untrained"):
+        t = out["trained_vs_untrained"]
+        p("\ntrained vs untrained (context, vanilla, mean CCA distance)")
+        for name, row in zip(t["groups"], t["mean_distance"]):
+            p(f"  {name:16s} " + "  ".join(f"{v:.3f}" for v in row))
+
+
 def main():
     import fire
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    fire.Fire({"train": train, "sweep": sweep, "analyze": analyze, "compare": compare})
+    fire.Fire({"train": train, "sweep": sweep, "analyze": analyze, "compare": compare, "topology": topology})
 
 
 if __name__ == "__main__":

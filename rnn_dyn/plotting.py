@@ -6,6 +6,8 @@ the only analysis-side module that imports matplotlib.
 """
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -93,7 +95,8 @@ def plot_fixed_points(fps, states, ax=None, network=0, condition=None, n_traject
 
 def _new_axes(ax, ncols=1, size=(4.5, 4.0)):
     if ax is not None:
-        return ax.figure, np.atleast_1d(ax)
+        axes = np.atleast_1d(ax)
+        return axes.flat[0].figure, axes
     fig, axes = plt.subplots(1, ncols, figsize=(size[0] * ncols, size[1]), squeeze=False)
     return fig, axes[0]
 
@@ -156,5 +159,92 @@ def plot_losses(loss_steps, loss, labels=None, ax=None):
     a.set_ylabel("training MSE")
     if labels is not None and len(labels) <= 10:
         a.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _by_label(labels):
+    labels = np.asarray(labels)
+    return [(v, labels == v) for v in sorted(set(labels.tolist()))]
+
+
+def plot_universality(embeddings: dict, labels: dict, title: str = ""):
+    """MDS maps of several distance matrices side by side (rows: labellings, columns: metrics).
+
+    ``embeddings`` is ``{metric: xy [n_networks, 2]}`` (NaN rows are skipped),
+    ``labels`` ``{name: [label per network]}``.
+    """
+    fig, axes = plt.subplots(len(labels), len(embeddings), squeeze=False,
+                             figsize=(3.6 * len(embeddings), 3.3 * len(labels)))
+    for j, (metric, xy) in enumerate(embeddings.items()):
+        xy = np.asarray(xy)
+        ok = np.isfinite(xy).all(axis=1)
+        plot_embedding(xy[ok], {k: np.asarray(v)[ok] for k, v in labels.items()}, ax=axes[:, j])
+        axes[0, j].set_title(metric)
+        for i, name in enumerate(labels):
+            axes[i, j].set_ylabel(f"by {name}" if j == 0 else "")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_transition_graphs(graphs: list, titles: list):
+    """Transition-probability matrices, nodes in readout order (paper Fig. 1e)."""
+    fig, axes = plt.subplots(1, len(graphs), squeeze=False, figsize=(3.0 * len(graphs), 3.2))
+    for a, g, t in zip(axes[0], graphs, titles):
+        a.imshow(g.matrix, vmin=0, vmax=1, cmap="Greys")
+        stable = np.flatnonzero(g.is_stable)
+        a.scatter(stable, stable, s=10, color="tab:red", label="stable")
+        a.set_title(f"{t}\n{g.n_stable} stable / {g.n_nodes} fixed", fontsize=9)
+        a.set_xticks([])
+        a.set_yticks([])
+    axes[0, 0].set_ylabel("from (readout order)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sine_frequencies(omega, frequency, labels, ax=None):
+    """Linear frequency of the dominant oscillatory mode against ``ω(u)``, mean per label (Fig. 2e–f).
+
+    ``frequency [n_networks, n_conditions]`` (NaN where undefined), ``labels``
+    one per network.
+    """
+    fig, (a,) = _new_axes(ax)
+    omega = np.asarray(omega)
+    a.plot(omega, omega, color="black", lw=1, ls="--", label="ω(u)")
+    for i, (v, sel) in enumerate(_by_label(labels)):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a u where no network has a mode
+            mean = np.nanmean(np.asarray(frequency)[sel], axis=0)
+        a.plot(omega, mean, lw=1.5, color=plt.cm.tab10(i % 10),
+               label=f"{v} ({sel.sum()})")
+    a.set_xlabel("target ω(u), rad/step")
+    a.set_ylabel("linear frequency, rad/step")
+    a.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_integration(curves, n_near_one, labels):
+    """Integration dimensionality (mean curve per label) and eigenvalues near 1 (Fig. 3e–f).
+
+    ``curves [n_networks, n_state + 1]`` (fraction of the integrated readout
+    kept by the m slowest modes), ``n_near_one [n_networks]``.
+    """
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.0, 3.8))
+    groups = _by_label(labels)
+    for i, (v, sel) in enumerate(groups):
+        c = np.nanmean(np.asarray(curves)[sel], axis=0)
+        a.plot(np.arange(len(c)), c, color=plt.cm.tab10(i % 10), label=str(v), lw=1.5)
+    a.axhline(1.0, color="black", lw=0.8, ls="--")
+    a.set_xscale("symlog", linthresh=1)
+    a.set_xlabel("modes kept (slowest first)")
+    a.set_ylabel("fraction of integrated readout")
+    a.legend(fontsize=7, frameon=False)
+    means = [np.nanmean(np.asarray(n_near_one, float)[sel]) for _, sel in groups]
+    b.bar(range(len(groups)), means, color=[plt.cm.tab10(i % 10) for i in range(len(groups))])
+    b.set_xticks(range(len(groups)), [str(v) for v, _ in groups], rotation=45, ha="right", fontsize=8)
+    b.set_ylabel("eigenvalues with |λ − 1| < tol")
     fig.tight_layout()
     return fig

@@ -347,3 +347,15 @@ def load_network(run_id: str):
     population.set_weights_dict(weights)
     return population, cfg
 
+
+def stage_run(experiment_id: str, kind: str, parent: str) -> str | None:
+    """The newest finished stage run of ``kind`` logged as a child of run ``parent``."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", order_by=["attributes.start_time DESC"],
+                              filter_string=f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'"
+                                            f" and tags.`mlflow.parentRunId` = '{parent}'")
+    return runs[0].info.run_id if runs else None
+
+
+def artifact(run_id: str, name: str) -> str:
+    """Local path of artifact ``name`` of a run (downloaded if the store is remote)."""
+    return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name)

@@ -1,0 +1,182 @@
+"""Universality and individuality in numbers (paper §3–4; SPEC §5).
+
+Per network, :func:`network_topology` turns a trained network and its fixed
+points (:func:`~rnn_dyn.find_population_fixed_points`) into its task's
+topology: the flip-flop transition graph (:mod:`rnn_dyn.topology`), the sine
+network's oscillatory linear modes and chain of input-dependent fixed points,
+the context network's per-context line attractor, eigenvalues near 1 and
+integration dimensionality (:mod:`rnn_dyn.dynamics`).  Across networks,
+:func:`topology_distances` gives the topology distance matrix of a task,
+:func:`separation_table` how each distance matrix (topology, SVCCA, CKA)
+separates networks by cell and by activation -- the paper's central result as
+numbers -- and :func:`group_distances` the mean distance between groups
+(trained versus untrained networks, paper Fig. 4).
+
+Nothing here touches MLflow; ``python -m rnn_dyn.experiments topology`` runs
+it over a tracked sweep and logs the results.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from rnn_dyn.dynamics import compute_integration_modes, compute_oscillatory_modes
+from rnn_dyn.embedding import separation
+from rnn_dyn.fixed_points import FixedPoints
+from rnn_dyn.tasks import Task
+from rnn_dyn.topology import (compute_chain_graph, compute_transition_graphs, pairwise_chain_distances,
+                              pairwise_graph_distances)
+
+
+def _readout(population, h):
+    return np.asarray(population.readout(np.asarray(h, np.float32)[None]))[0]
+
+
+def flipflop_topology(population, fps: FixedPoints, *, n_perturb=100, seed=0) -> dict:
+    """Transition graph of one network's zero-input fixed points, and its counts."""
+    fixed = fps.for_condition(0).fixed
+    graph = compute_transition_graphs(population, fixed, n_perturb=n_perturb, seed=seed)[0]
+    counts = np.bincount(graph.n_unstable, minlength=4)
+    return {"graph": graph, "n_fixed": graph.n_nodes, "n_stable": graph.n_stable,
+            "n_saddle_1": int(counts[1]), "n_saddle_2": int(counts[2]), "n_saddle_3": int(counts[3]),
+            "n_saddle_more": int(counts[4:].sum()),
+            "n_unassigned": int(graph.n_unsettled.sum() + graph.n_elsewhere.sum())}
+
+
+def sine_topology(population, fps: FixedPoints, task: Task) -> dict:
+    """Per input ``u``: the dominant oscillatory mode against ``ω(u)``; the chain of points over ``u``."""
+    omega = task.omega(task.grid)
+    modes = compute_oscillatory_modes(fps, omega)
+    point = modes.point[0]
+    used = point[point >= 0]
+    chain = compute_chain_graph(fps.hstar[used], task.grid[point >= 0])
+    summary = modes.per_network()
+    return {"graph": chain, "frequency": modes.frequency[0], "omega": omega, "rel_error": modes.rel_error[0],
+            "growth": modes.growth[0], "mean_rel_error": float(summary["mean_rel_error"][0]),
+            "median_rel_error": float(summary["median_rel_error"][0]),
+            "n_no_point": int(summary["n_no_point"][0]), "n_no_mode": int(summary["n_no_mode"][0]),
+            "mean_growth": float(np.nanmean(modes.growth[0])) if np.isfinite(modes.growth[0]).any()
+            else float("nan")}
+
+
+def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, level=0.9) -> dict:
+    """Per context: the line attractor's chain graph (ordered by readout) and its linear integration.
+
+    Fixed and slow points both count (an approximate line attractor is made of
+    slow points).  ``n_near_one``: eigenvalues with ``|λ − 1| < tol`` (mean
+    over the context's points); ``n_modes``: modes needed for ``level`` of
+    the integrated readout of a relevant-input pulse; ``one_mode``: the share
+    of the slowest mode alone; ``curve``: the mean integration curve.
+    """
+    n = len(task.x_cond)
+    graphs = []
+    for c in range(n):
+        pts = fps.for_condition(c)
+        y = _readout(population, population.cell.hidden(pts.hstar.astype(np.float32)))[:, 0] \
+            if len(pts) else np.zeros(0)
+        graphs.append(compute_chain_graph(pts.hstar.reshape(-1, fps.n_state), y))
+    modes = compute_integration_modes(fps, population, np.arange(n), horizon=task.n_time, tol=tol, level=level,
+                                      hidden=population.cell.hidden, n_conditions=n)
+    per = modes.per_network()
+    return {"graph": graphs, "n_points": per["n_points"][0], "n_near_one": per["n_near_one"][0],
+            "n_modes": per["n_modes"][0], "one_mode": per["one_mode"][0], "curve": per["curve"][0],
+            "mean_n_near_one": float(np.nanmean(per["n_near_one"][0])),
+            "mean_n_modes": float(np.nanmean(per["n_modes"][0])),
+            "mean_one_mode": float(np.nanmean(per["one_mode"][0]))}
+
+
+def network_topology(task: Task, population, fps: FixedPoints, **options) -> dict:
+    """The topology of one network (a one-member population) on its task.
+
+    ``options`` go to :func:`flipflop_topology` (``n_perturb``, ``seed``) or
+    :func:`context_topology` (``tol``, ``level``).  The result's ``graph``
+    is what :func:`topology_distances` compares; scalar entries are the
+    per-network measures.
+    """
+    if population.n_networks != 1:
+        raise ValueError(f"network_topology takes one network; got a population of {population.n_networks}.")
+    name = task.cfg.name
+    if name == "flipflop":
+        return flipflop_topology(population, fps, **options)
+    if name == "sine":
+        return sine_topology(population, fps, task)
+    return context_topology(population, fps, task, **options)
+
+
+def topology_distances(task_name: str, graphs: list, mode: str = "matching") -> np.ndarray:
+    """Topology distance matrix of a task's networks from their ``graph`` entries.
+
+    Flip-flop: transition graphs (``mode`` ``'matching'`` or ``'paper'``, see
+    :func:`~rnn_dyn.topology.pairwise_graph_distances`).  Sine: the chain of
+    fixed points over ``u``.  Context: the sum over contexts of the chain
+    distances of the line attractors.  NaN marks pairs that cannot be compared.
+    """
+    if task_name == "flipflop":
+        return pairwise_graph_distances(graphs, mode=mode)
+    if task_name == "sine":
+        return pairwise_chain_distances(graphs)
+    return sum(pairwise_chain_distances([g[c] for g in graphs]) for c in range(len(graphs[0])))
+
+
+def comparable(D) -> np.ndarray:
+    """Mask of the networks kept so that the distances among them are all finite.
+
+    Drops, one at a time, the network with the most NaN distances (those the
+    paper's mode rule dropped, or without a graph to compare).
+    """
+    nan = np.isnan(np.asarray(D, np.float64))
+    ok = np.ones(len(nan), bool)
+    while nan[np.ix_(ok, ok)].any():
+        ok[np.flatnonzero(ok)[np.argmax(nan[np.ix_(ok, ok)].sum(axis=1))]] = False
+    return ok
+
+
+def separation_table(matrices: dict, labels: dict) -> dict:
+    """``{metric: {label: silhouette}}`` for each distance matrix.
+
+    Networks with NaN distances (e.g. dropped by the paper's mode rule) are
+    left out of that matrix's scores (:func:`comparable`); ``n`` says how many
+    were scored.
+    """
+    table = {}
+    for metric, D in matrices.items():
+        D = np.asarray(D, np.float64)
+        ok = comparable(D)
+        lab = {k: list(np.asarray(v)[ok]) for k, v in labels.items() if len(set(np.asarray(v)[ok])) > 1}
+        row = separation(D[np.ix_(ok, ok)], lab) if lab and ok.sum() > 2 else {}
+        table[metric] = {**row, "n": int(ok.sum())}
+    return table
+
+
+def group_distances(D, groups) -> tuple[list, np.ndarray]:
+    """Mean distance between every pair of groups (within a group: off-diagonal pairs).
+
+    Returns the group names (sorted) and ``[n_groups, n_groups]`` means.
+    """
+    D, groups = np.asarray(D, np.float64), np.asarray(groups)
+    names = sorted(set(groups.tolist()))
+    out = np.full((len(names), len(names)), np.nan)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            block = D[np.ix_(groups == a, groups == b)]
+            if a == b:
+                block = block[~np.eye(len(block), dtype=bool)]
+            if block.size:
+                out[i, j] = block.mean()
+    return names, out
+
+
+def modal_structure(rows: list, labels: list, keys=("n_stable", "n_saddle_1", "n_saddle_2", "n_saddle_3")) -> dict:
+    """The most common fixed-point structure per label and how many networks share it.
+
+    ``rows`` are per-network measures (dicts), ``labels`` one label per
+    network (e.g. ``"gru/tanh"``).  Returns ``{label: (structure, count, total)}``
+    with ``structure`` the tuple of ``keys``.
+    """
+    out = {}
+    for lab in sorted(set(labels)):
+        mine = [tuple(r[k] for k in keys) for r, l in zip(rows, labels) if l == lab]
+        structure, count = Counter(mine).most_common(1)[0]
+        out[lab] = (structure, count, len(mine))
+    return out

@@ -1,0 +1,70 @@
+import json
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+
+from rnn_dyn import experiments, universality
+
+SPEC = dict(tasks=["flipflop", "sine", "context"], cells=["vanilla", "gru"], activations=["tanh", "relu"],
+            n_units=[6], seeds=1, experiment="topo",
+            defaults={"task": {"n_time": 20, "n_val": 8, "n_probe": 8},
+                      "train": {"iterations": 20, "batch_size": 8, "jit_compile": False, "optimizer": "adam",
+                                "lr": 1e-2}})
+
+
+def test_group_distances_and_modal_structure():
+    D = np.array([[0, 1, 4, 4], [1, 0, 4, 4], [4, 4, 0, 2], [4, 4, 2, 0]], float)
+    names, means = universality.group_distances(D, ["a", "a", "b", "b"])
+    assert names == ["a", "b"] and np.allclose(means, [[1, 4], [4, 2]])
+    rows = [{"n_stable": 8, "n_saddle_1": 12, "n_saddle_2": 6, "n_saddle_3": 1}] * 2 + \
+           [{"n_stable": 7, "n_saddle_1": 9, "n_saddle_2": 3, "n_saddle_3": 0}]
+    modal = universality.modal_structure(rows, ["gru", "gru", "gru"])
+    assert modal == {"gru": ((8, 12, 6, 1), 2, 3)}
+
+
+def test_separation_table_skips_nan_rows():
+    D = np.array([[0, .1, 1, 1], [.1, 0, 1, 1], [1, 1, 0, .1], [1, 1, .1, 0]])
+    labels = {"cell": ["a", "a", "b", "b"]}
+    table = universality.separation_table({"m": D}, labels)
+    assert table["m"]["n"] == 4 and table["m"]["cell"] > 0.8
+    E = np.vstack([np.hstack([D, np.ones((4, 1))]), np.r_[np.ones(4), 0]])
+    E[4] = E[:, 4] = np.nan
+    table = universality.separation_table({"m": E}, {"cell": labels["cell"] + ["b"]})
+    assert table["m"]["n"] == 4 and table["m"]["cell"] == pytest.approx(0.9, abs=0.1)
+
+
+def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
+    spec = tmp_path / "topo.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    experiments.sweep(spec=str(spec), workers=2)
+    experiments.topology(experiment="topo", n_starts=32, n_perturb=10)
+    runs = mlflow.search_runs(experiment_names=["topo"], output_format="list",
+                              filter_string="tags.`rnn_dyn.kind` = 'topology'")
+    assert sorted(r.data.params["task"] for r in runs) == ["context", "flipflop", "sine"]
+    for r in runs:
+        files = {a.path for a in mlflow.MlflowClient().list_artifacts(r.info.run_id)}
+        assert {"topology.npz", "topology.json", "graphs.npz", "universality.png",
+                f"{r.data.params['task']}.png"} <= files
+        summary = json.load(open(mlflow.artifacts.download_artifacts(run_id=r.info.run_id,
+                                                                     artifact_path="topology.json")))
+        assert set(summary["separation"]) == {"topology", "svcca", "cka"}
+        assert set(summary["by_config"]) == {"vanilla/tanh", "vanilla/relu", "gru/tanh", "gru/relu"}
+    untrained = mlflow.search_runs(experiment_names=["topo"], output_format="list",
+                                   filter_string="tags.`rnn_dyn.kind` = 'untrained'")
+    assert len(untrained) == 1
+    groups = json.load(open(mlflow.artifacts.download_artifacts(run_id=untrained[0].info.run_id,
+                                                                artifact_path="groups.json")))
+    assert groups["groups"] == ["trained relu", "trained tanh", "untrained relu", "untrained tanh"]
+    assert np.all(np.isfinite(groups["mean_distance"])) or groups["n_networks"] == 2
+    err = capsys.readouterr().err
+    assert "flipflop  topology" in err and "trained vs untrained" in err
+    experiments.topology(experiment="topo", n_starts=32, n_perturb=10)  # everything is done: nothing new
+    assert len(mlflow.search_runs(experiment_names=["topo"], output_format="list",
+                                  filter_string="tags.`rnn_dyn.kind` = 'topology'")) == 3
+
+
+def test_topology_rejects_bad_mode():
+    with pytest.raises(ValueError, match="mode"):
+        experiments.topology(experiment="topo", mode="exact")
