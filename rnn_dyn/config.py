@@ -97,8 +97,9 @@ class ModelConfig:
 class TrainConfig:
     """Training protocol for a population (SPEC §3).
 
-    ``jit_compile`` compiles the training step with XLA (on a 2-core CPU 1.25x
-    faster for 64 networks of 64 units, 4x for one network).
+    ``jit_compile`` compiles the training step with XLA, in pieces of two
+    members that run concurrently on the cores (:func:`rnn_dyn.training.shards`;
+    on a 2-core CPU 2.2x faster for 64 networks of 64 units, 5x for one).
     The fields named in ``MEMBER_FIELDS`` take a scalar (every member the
     same; a scalar ``seed`` gives members ``seed, seed + 1, ...``) or a tuple
     of ``n_networks`` values.

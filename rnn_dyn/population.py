@@ -94,19 +94,22 @@ class Population(keras.layers.Layer):
         states = tf.transpose(cell.pack(list(seq)), [1, 2, 0, 3])
         return states, self.readout(cell.hidden(states))
 
-    def outputs(self, inputs):
+    def outputs(self, inputs, weights=None):
         """The outputs of :meth:`run` (from ``h_0 = 0``), with a hand-written gradient.
 
         Input projection, recurrence and readout run step by step in one loop,
         and backpropagation through time runs the cells' ``step_back`` in a
         second loop that accumulates every weight gradient as it goes: no
         ``[n_time, ...]``-sized intermediate is transposed.  What training uses.
+        ``weights``: tensors in :attr:`variables_list` order to use instead of
+        the variables (e.g. a slice of the members, with ``inputs`` sliced alike).
         """
         inputs = self._inputs(inputs)
+        U, W, b, W_out, b_out = self.variables_list if weights is None else weights
         x = tf.transpose(inputs, [2, 0, 1, 3])  # [T, n, B, M]: cheap, M is small
         c = self.cell
-        y = _bptt_loop(c, x, c.kernel, c.bias, c.recurrent_kernel, self.readout_kernel,
-                       self.readout_bias, *c.unpack(self.initial_state(tf.shape(inputs)[1])))
+        s0 = tf.zeros(tf.stack([tf.shape(U)[0], tf.shape(inputs)[1], c.n_state]))
+        y = _bptt_loop(c, x, U, b, W, W_out, b_out, *c.unpack(s0))
         return tf.transpose(y, [1, 2, 0, 3])
 
     def __call__(self, inputs):
