@@ -451,6 +451,11 @@ def _embed_finite(D):
     return xy
 
 
+def _examples(labels) -> list:
+    """Index of the first network of each label, in network order."""
+    return sorted({lab: i for i, lab in reversed(list(enumerate(labels)))}.values())
+
+
 def _task_figure(task, results, labels):
     """Paper Fig. 1e (flip-flop), 2f (sine) or 3f (context) for one task's networks."""
     import numpy as np
@@ -458,13 +463,13 @@ def _task_figure(task, results, labels):
     from rnn_dyn import plotting
 
     if task.cfg.name == "flipflop":
-        first = {lab: i for i, lab in reversed(list(enumerate(labels)))}
-        return plotting.plot_transition_graphs([results[i]["graph"] for i in sorted(first.values())],
-                                               [labels[i] for i in sorted(first.values())])
+        first = _examples(labels)
+        return plotting.plot_transition_graphs([results[i]["graph"] for i in first], [labels[i] for i in first])
     if task.cfg.name == "sine":
         return plotting.plot_sine_frequencies(task.omega(task.grid), np.array([r["frequency"] for r in results]),
                                               labels)
-    curves = [np.nanmean(r["curve"], axis=0) for r in results]
+    curves = [np.nanmedian(r["curve"], axis=0) if np.isfinite(r["curve"]).any() else r["curve"][0]
+              for r in results]
     width = max(len(c) for c in curves)
     curves = np.array([np.pad(c, (0, width - len(c)), constant_values=1.0) for c in curves])
     return plotting.plot_integration(curves, [r["mean_n_near_one"] for r in results], labels)
@@ -514,7 +519,7 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
 
     from rnn_dyn import tracking, universality
     from rnn_dyn.fixed_points import FixedPoints
-    from rnn_dyn.plotting import plot_universality
+    from rnn_dyn.plotting import plot_spectra, plot_universality
     from rnn_dyn.tasks import get_task
     from rnn_dyn.topology import keep_modal_count
 
@@ -548,8 +553,8 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
         table = universality.separation_table(matrices, labels)
         scalars = sorted(k for k, v in results[0].items() if isinstance(v, (int, float)))
         measures = {k: np.array([r[k] for r in results], float) for k in scalars}
-        by_config = {lab: {k: float(np.nanmean(v[np.array(config) == lab])) for k, v in measures.items()}
-                     for lab in sorted(set(config))}
+        by_config = {lab: {k: float(np.nanmedian(v[np.array(config) == lab])) for k, v in measures.items()}
+                     for lab in sorted(set(config))}  # medians: a ratio near 0/0 makes means useless
         summary = {"n_networks": len(ids), "separation": table, "by_config": by_config}
         if name == "flipflop":
             _, dropped = keep_modal_count([r["graph"] for r in results])
@@ -559,6 +564,11 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
         embeddings = {m: _embed_finite(D) for m, D in matrices.items()}
         figures = {"universality": plot_universality(embeddings, labels, f"{name}: {len(ids)} networks"),
                    name: _task_figure(task, results, config)}
+        if name != "flipflop":
+            first = _examples(config)
+            where = "the middle input u" if name == "sine" else "every fixed point of context 0"
+            figures["spectra"] = plot_spectra([results[i]["spectrum"] for i in first], [config[i] for i in first],
+                                              f"{name}: eigenvalues at {where}, one network per configuration")
         metrics = {f"separation_{m}_{k}": v for m, row in table.items() for k, v in row.items() if k != "n"}
         tracking.log_stage(
             exp_id, "topology", key, f"topology-{name}", {"task": name, "mode": mode, "n_perturb": n_perturb,
@@ -627,6 +637,7 @@ def _print_universality(out):
         for metric, row in (s or {}).get("separation", {}).items():
             p(f"{task:9s} {metric:9s} {row.get('cell', float('nan')):8.3f} {row.get('activation', float('nan')):8.3f}"
               f"  {row['n']}")
+    p("\nper configuration: median over its networks")
     for task, s in out.items():
         for lab, row in (s or {}).get("by_config", {}).items():
             p(f"{task:9s} {lab:13s} " + "  ".join(f"{k} {v:.3g}" for k, v in row.items()))

@@ -190,22 +190,27 @@ def plot_universality(embeddings: dict, labels: dict, title: str = ""):
 
 
 def plot_transition_graphs(graphs: list, titles: list):
-    """Transition-probability matrices, nodes in readout order (paper Fig. 1e)."""
-    fig, axes = plt.subplots(1, len(graphs), squeeze=False, figsize=(3.0 * len(graphs), 3.2))
-    for a, g, t in zip(axes[0], graphs, titles):
+    """Transition-probability matrices, nodes in readout order (paper Fig. 1e); four per row."""
+    ncols = min(4, len(graphs))
+    nrows = -(-len(graphs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(3.0 * ncols, 3.2 * nrows))
+    for a in axes.flat[len(graphs):]:
+        a.set_axis_off()
+    for a, g, t in zip(axes.flat, graphs, titles):
         a.imshow(g.matrix, vmin=0, vmax=1, cmap="Greys")
         stable = np.flatnonzero(g.is_stable)
         a.scatter(stable, stable, s=10, color="tab:red", label="stable")
         a.set_title(f"{t}\n{g.n_stable} stable / {g.n_nodes} fixed", fontsize=9)
         a.set_xticks([])
         a.set_yticks([])
-    axes[0, 0].set_ylabel("from (readout order)")
+    for row in axes:
+        row[0].set_ylabel("from (readout order)")
     fig.tight_layout()
     return fig
 
 
 def plot_sine_frequencies(omega, frequency, labels, ax=None):
-    """Linear frequency of the dominant oscillatory mode against ``ω(u)``, mean per label (Fig. 2e–f).
+    """Linear frequency of the dominant oscillatory mode against ``ω(u)``, median per label (Fig. 2e–f).
 
     ``frequency [n_networks, n_conditions]`` (NaN where undefined), ``labels``
     one per network.
@@ -216,8 +221,8 @@ def plot_sine_frequencies(omega, frequency, labels, ax=None):
     for i, (v, sel) in enumerate(_by_label(labels)):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a u where no network has a mode
-            mean = np.nanmean(np.asarray(frequency)[sel], axis=0)
-        a.plot(omega, mean, lw=1.5, color=plt.cm.tab10(i % 10),
+            median = np.nanmedian(np.asarray(frequency)[sel], axis=0)
+        a.plot(omega, median, lw=1.5, color=plt.cm.tab10(i % 10),
                label=f"{v} ({sel.sum()})")
     a.set_xlabel("target ω(u), rad/step")
     a.set_ylabel("linear frequency, rad/step")
@@ -227,7 +232,7 @@ def plot_sine_frequencies(omega, frequency, labels, ax=None):
 
 
 def plot_integration(curves, n_near_one, labels):
-    """Integration dimensionality (mean curve per label) and eigenvalues near 1 (Fig. 3e–f).
+    """Integration dimensionality (median curve per label) and eigenvalues near 1 (Fig. 3e–f).
 
     ``curves [n_networks, n_state + 1]`` (fraction of the integrated readout
     kept by the m slowest modes), ``n_near_one [n_networks]``.
@@ -235,10 +240,13 @@ def plot_integration(curves, n_near_one, labels):
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.0, 3.8))
     groups = _by_label(labels)
     for i, (v, sel) in enumerate(groups):
-        c = np.nanmean(np.asarray(curves)[sel], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # networks without a defined curve
+            c = np.nanmedian(np.asarray(curves)[sel], axis=0)
         a.plot(np.arange(len(c)), c, color=plt.cm.tab10(i % 10), label=str(v), lw=1.5)
     a.axhline(1.0, color="black", lw=0.8, ls="--")
     a.set_xscale("symlog", linthresh=1)
+    a.set_xlim(0, np.asarray(curves).shape[1] - 1)
     a.set_xlabel("modes kept (slowest first)")
     a.set_ylabel("fraction of integrated readout")
     a.legend(fontsize=7, frameon=False)
@@ -246,5 +254,29 @@ def plot_integration(curves, n_near_one, labels):
     b.bar(range(len(groups)), means, color=[plt.cm.tab10(i % 10) for i in range(len(groups))])
     b.set_xticks(range(len(groups)), [str(v) for v, _ in groups], rotation=45, ha="right", fontsize=8)
     b.set_ylabel("eigenvalues with |λ − 1| < tol")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectra(spectra: list, titles: list, suptitle: str = ""):
+    """Eigenvalues in the complex plane with the unit circle, one panel per network (Fig. 2e, 3e)."""
+    ncols = min(4, len(spectra))
+    nrows = -(-len(spectra) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(2.8 * ncols, 2.8 * nrows))
+    theta = np.linspace(0, 2 * np.pi, 200)
+    for a in axes.flat[len(spectra):]:
+        a.set_axis_off()
+    for a, lam, t in zip(axes.flat, spectra, titles):
+        lam = np.asarray(lam)
+        a.plot(np.cos(theta), np.sin(theta), color="black", lw=0.6)
+        a.scatter(lam.real, lam.imag, s=6, alpha=0.6, color="tab:blue")
+        a.set_title(t, fontsize=9)
+        a.set_aspect("equal")
+        lim = max(1.1, float(np.abs(lam).max()) * 1.05) if lam.size else 1.1
+        a.set_xlim(-lim, lim)
+        a.set_ylim(-lim, lim)
+        a.tick_params(labelsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     return fig

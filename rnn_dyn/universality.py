@@ -45,14 +45,17 @@ def flipflop_topology(population, fps: FixedPoints, *, n_perturb=100, seed=0) ->
 
 
 def sine_topology(population, fps: FixedPoints, task: Task) -> dict:
-    """Per input ``u``: the dominant oscillatory mode against ``ω(u)``; the chain of points over ``u``."""
+    """Per input ``u``: the dominant oscillatory mode against ``ω(u)``; the chain of points over ``u``;
+    ``spectrum``: the eigenvalues at the middle ``u``."""
     omega = task.omega(task.grid)
     modes = compute_oscillatory_modes(fps, omega)
     point = modes.point[0]
     used = point[point >= 0]
     chain = compute_chain_graph(fps.hstar[used], task.grid[point >= 0])
     summary = modes.per_network()
-    return {"graph": chain, "frequency": modes.frequency[0], "omega": omega, "rel_error": modes.rel_error[0],
+    mid = point[len(point) // 2]
+    spectrum = fps.eigvals[mid] if mid >= 0 else np.zeros(0, complex)
+    return {"graph": chain, "spectrum": spectrum, "frequency": modes.frequency[0], "omega": omega, "rel_error": modes.rel_error[0],
             "growth": modes.growth[0], "mean_rel_error": float(summary["mean_rel_error"][0]),
             "median_rel_error": float(summary["median_rel_error"][0]),
             "n_no_point": int(summary["n_no_point"][0]), "n_no_mode": int(summary["n_no_mode"][0]),
@@ -67,7 +70,8 @@ def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, leve
     slow points).  ``n_near_one``: eigenvalues with ``|λ − 1| < tol`` (mean
     over the context's points); ``n_modes``: modes needed for ``level`` of
     the integrated readout of a relevant-input pulse; ``one_mode``: the share
-    of the slowest mode alone; ``curve``: the mean integration curve.
+    of the slowest mode alone; ``curve``: the mean integration curve;
+    ``spectrum``: the eigenvalues at every point of the first context.
     """
     n = len(task.x_cond)
     graphs = []
@@ -79,7 +83,7 @@ def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, leve
     modes = compute_integration_modes(fps, population, np.arange(n), horizon=task.n_time, tol=tol, level=level,
                                       hidden=population.cell.hidden, n_conditions=n)
     per = modes.per_network()
-    return {"graph": graphs, "n_points": per["n_points"][0], "n_near_one": per["n_near_one"][0],
+    return {"graph": graphs, "spectrum": fps.for_condition(0).eigvals.reshape(-1), "n_points": per["n_points"][0], "n_near_one": per["n_near_one"][0],
             "n_modes": per["n_modes"][0], "one_mode": per["one_mode"][0], "curve": per["curve"][0],
             "mean_n_near_one": float(np.nanmean(per["n_near_one"][0])),
             "mean_n_modes": float(np.nanmean(per["n_modes"][0])),

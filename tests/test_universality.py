@@ -47,6 +47,7 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
         files = {a.path for a in mlflow.MlflowClient().list_artifacts(r.info.run_id)}
         assert {"topology.npz", "topology.json", "graphs.npz", "universality.png",
                 f"{r.data.params['task']}.png"} <= files
+        assert (r.data.params["task"] != "flipflop") == ("spectra.png" in files)
         summary = json.load(open(mlflow.artifacts.download_artifacts(run_id=r.info.run_id,
                                                                      artifact_path="topology.json")))
         assert set(summary["separation"]) == {"topology", "svcca", "cka"}
