@@ -108,19 +108,30 @@ def network_topology(task: Task, population, fps: FixedPoints, **options) -> dic
     return context_topology(population, fps, task, **options)
 
 
-def topology_distances(task_name: str, graphs: list, mode: str = "matching") -> np.ndarray:
+def topology_distances(task_name: str, graphs: list, mode: str = "matching", min_nodes: int = 4) -> np.ndarray:
     """Topology distance matrix of a task's networks from their ``graph`` entries.
 
     Flip-flop: transition graphs (``mode`` ``'matching'`` or ``'paper'``, see
     :func:`~rnn_dyn.topology.pairwise_graph_distances`).  Sine: the chain of
     fixed points over ``u``.  Context: the sum over contexts of the chain
-    distances of the line attractors.  NaN marks pairs that cannot be compared.
+    distances of the line attractors.  Chains are compared at the smallest
+    node count among them, but never below ``min_nodes``: a chain of fewer
+    points says nothing about a line (with two neighbours per point, three
+    points are always all joined), so it gets NaN.  NaN marks pairs that
+    cannot be compared.
     """
     if task_name == "flipflop":
         return pairwise_graph_distances(graphs, mode=mode)
+
+    def chains(gs):
+        sizes = [g.n_nodes for g in gs if g.n_nodes >= min_nodes]
+        if not sizes:
+            return np.full((len(gs), len(gs)), np.nan)
+        return pairwise_chain_distances(gs, n_nodes=min(sizes))
+
     if task_name == "sine":
-        return pairwise_chain_distances(graphs)
-    return sum(pairwise_chain_distances([g[c] for g in graphs]) for c in range(len(graphs[0])))
+        return chains(graphs)
+    return sum(chains([g[c] for g in graphs]) for c in range(len(graphs[0])))
 
 
 def comparable(D) -> np.ndarray:

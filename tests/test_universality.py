@@ -69,3 +69,17 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
 def test_topology_rejects_bad_mode():
     with pytest.raises(ValueError, match="mode"):
         experiments.topology(experiment="topo", mode="exact")
+
+
+def test_chain_distances_skip_chains_too_short_to_be_lines():
+    from rnn_dyn.topology import compute_chain_graph
+
+    line = np.linspace(0, 1, 12)[:, None] * np.ones((1, 3))
+    rng = np.random.default_rng(0)
+    ordered = compute_chain_graph(line, np.arange(12))  # readout follows the line
+    scrambled = compute_chain_graph(line, rng.permutation(12))  # readout unrelated to the line
+    short = compute_chain_graph(line[:3], np.arange(3))
+    D = universality.topology_distances("sine", [ordered, ordered, scrambled, short])
+    assert D[0, 1] == 0 and D[0, 2] > 0 and np.isnan(D[3]).all() and np.isnan(D[:, 3]).all()
+    ctx = universality.topology_distances("context", [[ordered, ordered], [ordered, scrambled]])
+    assert ctx[0, 0] == 0 and ctx[0, 1] == D[0, 2]
