@@ -25,8 +25,8 @@ from rnn_dyn.dynamics import compute_integration_modes, compute_oscillatory_mode
 from rnn_dyn.embedding import separation
 from rnn_dyn.fixed_points import FixedPoints
 from rnn_dyn.tasks import Task
-from rnn_dyn.topology import (compute_chain_graph, compute_transition_graphs, pairwise_chain_distances,
-                              pairwise_graph_distances)
+from rnn_dyn.chains import compute_chain_graph, pairwise_chain_distances
+from rnn_dyn.topology import compute_transition_graphs, pairwise_graph_distances
 
 
 def _readout(population, h):

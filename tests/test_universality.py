@@ -72,7 +72,7 @@ def test_topology_rejects_bad_mode():
 
 
 def test_chain_distances_skip_chains_too_short_to_be_lines():
-    from rnn_dyn.topology import compute_chain_graph
+    from rnn_dyn.chains import compute_chain_graph
 
     line = np.linspace(0, 1, 12)[:, None] * np.ones((1, 3))
     rng = np.random.default_rng(0)
