@@ -9,8 +9,10 @@
     training loop (data generation on a prefetch thread included), compiled
     with XLA (the default), and for 1 and 64 networks also without.
 
-Also the machine's large-matmul throughput in the same process, and our model
-FLOP/s (forward and backward matrix products) as a fraction of it.
+Also the machine's large-matmul throughput in the same process, our model
+FLOP/s (forward and backward matrix products) as a fraction of it, and the rate
+of a step's recurrent product alone (how far the products themselves are from
+the peak; the rest of a step is gate arithmetic and loop overhead).
 Usage: ``python benchmarks/train_throughput.py [--quick]``.  The last line is
 one JSON object.
 """
@@ -50,6 +52,22 @@ def matmul_peak(size=2048, reps=10):
     return reps * 2 * size**3 / (time.perf_counter() - start)
 
 
+def product_rate(reps=5000):
+    """FLOP/s of a step's recurrent product alone (two members, 64x64 by 64x192), chained in
+    an XLA loop: what the trainer's pieces could reach if the products were all they did."""
+    w = tf.random.normal([2, N_UNITS, 3 * N_UNITS]) * 0.05
+
+    @tf.function(jit_compile=True)
+    def chain(w):
+        body = lambda i, h: (i + 1, tf.matmul(h, w)[..., :N_UNITS])  # noqa: E731
+        return tf.while_loop(lambda i, h: i < reps, body, (0, tf.ones([2, BATCH, N_UNITS])))[1]
+
+    chain(w).numpy()
+    start = time.perf_counter()
+    chain(w).numpy()
+    return reps * 2 * 2 * BATCH * N_UNITS * 3 * N_UNITS / (time.perf_counter() - start)
+
+
 def naive_ms(n_batches=20):
     data = TASK.sample(np.random.default_rng(0), n_batches * BATCH)
     model = keras.Sequential([
@@ -77,7 +95,9 @@ def population_ms(n, iterations, jit_compile=True):
 def main():
     peak = matmul_peak()
     naive = naive_ms(10 if QUICK else 20)
+    products = product_rate()
     print(f"matmul peak        {peak / 1e9:8.1f} GFLOP/s")
+    print(f"64-unit products   {products / 1e9:8.1f} GFLOP/s (two members, chained in XLA, one core)")
     print(f"naive Keras fit    {naive:8.1f} ms / iteration / network")
     pop = {}
     sizes = (1, 8) if QUICK else (1, 8, 32, 64)
@@ -95,7 +115,7 @@ def main():
     out = {"naive_ms": round(naive, 2), "pop_ms": {str(k): round(v, 2) for k, v in pop.items()},
            "pop_ms_without_xla": {str(k): round(v, 2) for k, v in plain.items()},
            "speedup_best": round(naive / pop[best], 2), "best_population": best,
-           "matmul_peak_gflops": round(peak / 1e9, 1),
+           "matmul_peak_gflops": round(peak / 1e9, 1), "product_gflops": round(products / 1e9, 1),
            "model_gflops_best": round(model_flops() / (pop[best] / 1000) / 1e9, 1),
            "peak_fraction_best": round(model_flops() / (pop[best] / 1000) / peak, 3),
            "device": "GPU" if tf.config.list_physical_devices("GPU") else f"CPU x{os.cpu_count()}"}
