@@ -537,16 +537,14 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
                 with open(tracking.artifact(done, "topology.json")) as f:
                     out[name] = json.load(f)
             continue
-        results, labels = [], {"cell": [], "activation": []}
-        for run in tqdm(runs, desc=f"topology {name}", unit="net", file=sys.stderr):
-            population, cfg = tracking.load_network(run.info.run_id)
-            fps = FixedPoints.load(tracking.artifact(tracking.stage_run(exp_id, "fixed_points", run.info.run_id),
+        nets, labels = _load_networks(runs)
+        options = {"n_perturb": n_perturb, "seed": seed} if name == "flipflop" else {}
+        results = []
+        for rid, (population, cfg) in zip(tqdm(ids, desc=f"topology {name}", unit="net", file=sys.stderr), nets):
+            fps = FixedPoints.load(tracking.artifact(tracking.stage_run(exp_id, "fixed_points", rid),
                                                      "fixed_points.npz"))
             task = get_task(cfg.task)
-            options = {"n_perturb": n_perturb, "seed": seed} if name == "flipflop" else {}
             results.append(universality.network_topology(task, population, fps, **options))
-            labels["cell"].append(cfg.model.cell)
-            labels["activation"].append(cfg.model.activation)
         config = [f"{c}/{a}" for c, a in zip(labels["cell"], labels["activation"])]
         matrices = {"topology": universality.topology_distances(name, [r["graph"] for r in results], mode)}
         matrices.update({m: _geometry(exp_id, geometry[m][name], ids) for m in geometry})
@@ -610,8 +608,7 @@ def _trained_vs_untrained(exp_id):
     if len(runs) < 2:
         return None
     reps, groups = [], []
-    for rid in ids:
-        trained, cfg = tracking.load_network(rid)
+    for trained, cfg in _load_networks(runs)[0]:
         task = get_task(cfg.task)
         untrained = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
         for state, pop in (("trained", trained), ("untrained", untrained)):

@@ -53,10 +53,11 @@ class Population(keras.layers.Layer):
             name="readout_bias", shape=(self.n_networks, self.n_outputs), initializer="zeros")
         self.built = True
 
-    @property
-    def weight_matrices(self):
-        """The matrices the L2 penalty applies to (not the biases)."""
-        return [self.cell.kernel, self.cell.recurrent_kernel, self.readout_kernel]
+    def weight_matrices(self, weights=None):
+        """The matrices the L2 penalty applies to (not the biases), of ``weights``
+        (tensors in :attr:`variables_list` order; default the variables)."""
+        U, W, _, W_out, _ = self.variables_list if weights is None else weights
+        return [U, W, W_out]
 
     @property
     def variables_list(self):
@@ -70,8 +71,9 @@ class Population(keras.layers.Layer):
         y = tf.matmul(flat, self.readout_kernel) + self.readout_bias[:, None, :]
         return tf.reshape(y, tf.concat([shape[:-1], [self.n_outputs]], 0))
 
-    def initial_state(self, n_trials):
-        return tf.zeros([self.n_networks, n_trials, self.cell.n_state])
+    def initial_state(self, n_trials, n_networks=None):
+        """``h_0 = 0`` for ``n_networks`` members (default all)."""
+        return tf.zeros([self.n_networks if n_networks is None else n_networks, n_trials, self.cell.n_state])
 
     def _inputs(self, inputs):
         inputs = tf.convert_to_tensor(inputs, tf.float32)
@@ -108,7 +110,7 @@ class Population(keras.layers.Layer):
         U, W, b, W_out, b_out = self.variables_list if weights is None else weights
         x = tf.transpose(inputs, [2, 0, 1, 3])  # [T, n, B, M]: cheap, M is small
         c = self.cell
-        s0 = tf.zeros(tf.stack([tf.shape(U)[0], tf.shape(inputs)[1], c.n_state]))
+        s0 = self.initial_state(tf.shape(inputs)[1], tf.shape(U)[0])
         y = _bptt_loop(c, x, U, b, W, W_out, b_out, *c.unpack(s0))
         return tf.transpose(y, [1, 2, 0, 3])
 

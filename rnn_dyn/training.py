@@ -154,8 +154,8 @@ def make_train_step(population: Population, train: TrainConfig):
         with tf.GradientTape() as tape:
             tape.watch(weights)
             err = mse(population, inputs, targets, backprop=True, weights=weights)
-            penalty = tf.add_n([tf.reduce_sum(tf.square(weights[i]), axis=list(range(1, len(weights[i].shape))))
-                                for i in (0, 1, 3)])  # kernel, recurrent kernel, readout kernel
+            penalty = tf.add_n([tf.reduce_sum(tf.square(w), axis=list(range(1, len(w.shape))))
+                                for w in population.weight_matrices(weights)])
             total = tf.reduce_sum(err + l2 * penalty)
         return err, tape.gradient(total, weights)
 
