@@ -138,21 +138,52 @@ class Population(keras.layers.Layer):
         return one
 
 
+SMALL = 8  # contractions over this many or fewer entries are written as broadcast products
+
+
+def _small_matmul(a, w, transpose_b=False):
+    """``a @ w`` (``a [n, B, k]``, ``w [n, k, g]``, or ``[n, g, k]`` with
+    ``transpose_b``).  For a small ``k`` (the task's inputs or outputs) as a sum
+    of ``k`` broadcast products, which XLA fuses into the neighbouring
+    element-wise work: a matrix product that small costs as much as a
+    ``64 x 64`` one on a CPU."""
+    k = w.shape[-1] if transpose_b else w.shape[-2]
+    if k is None or k > SMALL:
+        return tf.matmul(a, w, transpose_b=transpose_b)
+    column = (lambda j: w[:, None, :, j]) if transpose_b else (lambda j: w[:, None, j, :])
+    out = a[..., 0:1] * column(0)
+    for j in range(1, k):
+        out = out + a[..., j:j + 1] * column(j)
+    return out
+
+
+def _small_outer(a, d):
+    """``a^T d`` over the batch axis (``[n, B, i]``, ``[n, B, k]`` -> ``[n, i, k]``),
+    as a fused reduction when ``k`` is small (the readout's gradient)."""
+    if d.shape[-1] is None or d.shape[-1] > SMALL:
+        return tf.matmul(a, d, transpose_a=True)
+    return tf.reduce_sum(a[..., :, None] * d[..., None, :], axis=-3)
+
+
 def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
     """Outputs ``[T, n, B, K]`` over time-major inputs ``x [T, n, B, M]``, with
     an explicit gradient (backpropagation through time by ``cell.step_back``).
 
     The weights are passed as tensors; gradients are returned for them and
-    the initial states, none for the inputs (data).
+    the initial states, none for the inputs (data).  Everything runs inside
+    the two loops (nothing of size ``T`` is computed after them): XLA then
+    runs each piece of a population on one core, with the other pieces on
+    the other cores.
     """
     U, b, W, W_out, b_out = (tf.convert_to_tensor(v) for v in (U, b, W, W_out, b_out))
 
     @tf.custom_gradient
     def loop(x, U, b, W, W_out, b_out, *s0):
         n_time = tf.shape(x)[0]
+        W_cell = cell.split_recurrent(W)  # sliced once, not at every step
 
         def project(t):
-            return tf.matmul(x[t], U) + b[:, None, :]
+            return _small_matmul(x[t], U) + b[:, None, :]
 
         def read(h):
             return tf.matmul(h, W_out) + b_out[:, None, :]
@@ -161,11 +192,11 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
             return [tf.TensorArray(v.dtype, size=n_time, element_shape=v.shape).write(0, v)
                     for v in first]
 
-        new0, cache0 = cell.step_cache(project(0), list(s0), W)
+        new0, cache0 = cell.step_cache(project(0), list(s0), W_cell)
         y0 = read(new0[0])
 
         def body(t, states, ta_s, ta_c, ta_y):
-            new, cache = cell.step_cache(project(t), list(states), W)
+            new, cache = cell.step_cache(project(t), list(states), W_cell)
             ta_s = [ta.write(t, v) for ta, v in zip(ta_s, new)]
             ta_c = [ta.write(t, v) for ta, v in zip(ta_c, cache)]
             return t + 1, tuple(new), ta_s, ta_c, ta_y.write(t, read(new[0]))
@@ -182,15 +213,15 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
             def back(t, d_state, dU, db, dW, dW_out, db_out):
                 h_t = seq[0][t]
                 d_out = dy[t]
-                d_new = [d_state[0] + tf.matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
+                d_new = [d_state[0] + _small_matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
                 prev = [tf.where(t > 0, s[tf.maximum(t - 1, 0)], a) for s, a in zip(seq, s0)]
                 cache = [c[t] for c in caches]
-                d_prev, d_xu = cell.step_back(d_new, prev, cache, W)
+                d_prev, d_xu = cell.step_back(d_new, prev, cache, W_cell)
                 return (t - 1, tuple(d_prev),
                         dU + tf.matmul(x[t], d_xu, transpose_a=True),
                         db + tf.reduce_sum(d_xu, axis=1),
                         dW + cell.recurrent_grad(prev[0], cache, d_xu),
-                        dW_out + tf.matmul(h_t, d_out, transpose_a=True),
+                        dW_out + _small_outer(h_t, d_out),
                         db_out + tf.reduce_sum(d_out, axis=1))
 
             out = tf.while_loop(lambda t, *_: t >= 0, back,

@@ -1,7 +1,7 @@
 """Gated recurrent unit (Cho et al. 2014), reset applied before the recurrent matmul."""
 import tensorflow as tf
 
-from rnn_dyn.cells.base import PopulationCell
+from rnn_dyn.cells.base import PopulationCell, sigmoid
 
 
 class GRUCell(PopulationCell):
@@ -10,21 +10,24 @@ class GRUCell(PopulationCell):
 
     gates = ("z", "r", "c")
 
+    def split_recurrent(self, W):
+        """``(W_zr, W_c)``: the reset gate acts between the two products."""
+        return W[..., : 2 * self.units], W[..., 2 * self.units:]
+
     def step_cache(self, xu, states, W):
-        (h,) = states
+        (h,), (W_zr, W_c) = states, W
         u = self.units
-        zr = tf.sigmoid(xu[..., : 2 * u] + tf.matmul(h, W[:, :, : 2 * u]))
+        zr = sigmoid(xu[..., : 2 * u] + tf.matmul(h, W_zr))
         z, r = zr[..., :u], zr[..., u:]
-        c = self.phi(xu[..., 2 * u:] + tf.matmul(r * h, W[:, :, 2 * u:]))
+        c = self.phi(xu[..., 2 * u:] + tf.matmul(r * h, W_c))
         return [z * h + (1.0 - z) * c], (z, r, c)
 
     def step_back(self, d_new, states, cache, W):
-        (h,), (z, r, c), (dh_new,) = states, cache, d_new
-        u = self.units
+        (h,), (z, r, c), (dh_new,), (W_zr, W_c) = states, cache, d_new, W
         d_c = dh_new * (1.0 - z) * self.dphi(c)
-        d_rh = tf.matmul(d_c, W[:, :, 2 * u:], transpose_b=True)
+        d_rh = tf.matmul(d_c, W_c, transpose_b=True)
         d_zr = tf.concat([dh_new * (h - c) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], axis=-1)
-        d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W[:, :, : 2 * u], transpose_b=True)
+        d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W_zr, transpose_b=True)
         return [d_h], tf.concat([d_zr, d_c], axis=-1)
 
     def recurrent_grad(self, h_prev, cache, d_xu):

@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from rnn_dyn.cells.base import PopulationCell
+from rnn_dyn.cells.base import PopulationCell, sigmoid
 
 
 class LSTMCell(PopulationCell):
@@ -23,7 +23,7 @@ class LSTMCell(PopulationCell):
     def step_cache(self, xu, states, W):
         h, c = states
         i, f, g, o = tf.split(xu + tf.matmul(h, W), 4, axis=-1)
-        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), self.phi(g), tf.sigmoid(o)
+        i, f, g, o = sigmoid(i), sigmoid(f), self.phi(g), sigmoid(o)
         c_new = f * c + i * g
         phi_c = self.phi(c_new)
         return [o * phi_c, c_new], (i, f, g, o, phi_c)

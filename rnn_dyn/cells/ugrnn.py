@@ -1,7 +1,7 @@
 """Update-gate RNN (Collins et al. 2017)."""
 import tensorflow as tf
 
-from rnn_dyn.cells.base import PopulationCell
+from rnn_dyn.cells.base import PopulationCell, sigmoid
 
 
 class UGRNNCell(PopulationCell):
@@ -13,7 +13,7 @@ class UGRNNCell(PopulationCell):
     def step_cache(self, xu, states, W):
         (h,) = states
         g, c = tf.split(xu + tf.matmul(h, W), 2, axis=-1)
-        g, c = tf.sigmoid(g), self.phi(c)
+        g, c = sigmoid(g), self.phi(c)
         return [g * h + (1.0 - g) * c], (g, c)
 
     def step_back(self, d_new, states, cache, W):

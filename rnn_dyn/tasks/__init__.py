@@ -28,8 +28,8 @@ class Task:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}.")
         trials = self._trials(rng, int(n_trials))
-        trials["inputs"] = trials["inputs"].astype(np.float32)
-        trials["targets"] = trials["targets"].astype(np.float32)
+        trials["inputs"] = trials["inputs"].astype(np.float32, copy=False)
+        trials["targets"] = trials["targets"].astype(np.float32, copy=False)
         return trials
 
     def validation_set(self) -> dict:

@@ -25,13 +25,13 @@ class FlipFlopTask(Task):
         return np.zeros((1, self.n_inputs), np.float32)
 
     def _trials(self, rng, n_trials):
-        shape = (n_trials, self.n_time, self.cfg.n_bits)
+        n_time, n_bits = self.n_time, self.cfg.n_bits
+        shape = (n_trials, n_time, n_bits)
         pulse = rng.random(shape) < self.cfg.p_flip
         pulse[:, 0, :] = True
-        signs = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
-        inputs = np.where(pulse, signs, 0.0)
+        negative = rng.random(shape) < 0.5
+        code = pulse.view(np.int8) - 2 * (pulse & negative).view(np.int8)  # +1, -1 or 0
         # The target is the most recent pulse: carry the index of the last pulse forward.
-        idx = np.where(pulse, np.arange(self.n_time)[None, :, None], 0)
-        last = np.maximum.accumulate(idx, axis=1)
-        targets = np.take_along_axis(inputs, last, axis=1)
-        return {"inputs": inputs, "targets": targets}
+        last = np.maximum.accumulate(pulse * np.arange(n_time, dtype=np.int32)[None, :, None], axis=1)
+        flat = (np.arange(n_trials)[:, None, None] * n_time + last) * n_bits + np.arange(n_bits)
+        return {"inputs": code.astype(np.float32), "targets": code.reshape(-1)[flat].astype(np.float32)}
