@@ -99,7 +99,8 @@ class TrainConfig:
 
     ``jit_compile`` compiles the training step with XLA, in pieces of two
     members that run concurrently on the cores (:func:`rnn_dyn.training.shards`;
-    on a 2-core CPU 2.2x faster for 64 networks of 64 units, 5x for one).
+    a population smaller than the cores also splits each member's batch:
+    :func:`~rnn_dyn.training.batch_splits`).
     The fields named in ``MEMBER_FIELDS`` take a scalar (every member the
     same; a scalar ``seed`` gives members ``seed, seed + 1, ...``) or a tuple
     of ``n_networks`` values.

@@ -110,6 +110,13 @@ def mse(population: Population, inputs, targets, backprop=False, weights=None):
     return tf.reduce_mean(tf.square(outputs - targets), axis=[1, 2, 3])
 
 
+def _cpu_threads() -> int:
+    """Threads a computation may use here; 1 where a GPU runs the step."""
+    if tf.config.list_logical_devices("GPU"):
+        return 1
+    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+
+
 def shards(n_networks: int, size: int = 2) -> list:
     """Member ranges ``(lo, hi)`` whose gradients are computed as separate pieces.
 
@@ -121,12 +128,23 @@ def shards(n_networks: int, size: int = 2) -> list:
     pieces of 2; on one core 12.6 in one piece, 11.1 in pieces of 8.  One
     piece on a GPU, where the population is what fills the device.
     """
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
-    if tf.config.list_logical_devices("GPU"):
-        k = 1
-    else:
-        k = min(n_networks, max(threads, -(-n_networks // size)))
+    k = min(n_networks, max(_cpu_threads(), -(-n_networks // size)))
     bounds = np.linspace(0, n_networks, k + 1).astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
+def batch_splits(n_pieces: int, batch_size: int, min_trials: int = 8) -> list:
+    """Trial ranges ``(b0, b1)`` each member's batch is split into, so that a
+    population smaller than the CPU's threads still keeps every core busy.
+
+    A piece's gradient is then the sum of its parts', each weighted by its
+    share of the batch: the same gradient, up to float round-off.  Measured
+    for one 64-unit GRU (batch 64, 2 cores): 12 ms per iteration in one piece,
+    4.7 in two halves run concurrently.  No part is smaller than
+    ``min_trials`` trials.
+    """
+    m = max(1, min(_cpu_threads() // n_pieces, batch_size // min_trials))
+    bounds = np.linspace(0, batch_size, m + 1).astype(int)
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
@@ -149,14 +167,15 @@ def make_train_step(population: Population, train: TrainConfig):
     def per_member(v, x):  # broadcast a [n] vector against a [n, ...] variable
         return tf.reshape(x, [-1] + [1] * (len(v.shape) - 1))
 
-    def loss_grads(weights, inputs, targets, l2):
-        """MSE and gradients of members given as weight slices."""
+    def loss_grads(weights, inputs, targets, l2, share=1.0):
+        """MSE and gradients of members given as weight slices, each times
+        ``share`` (the part of the batch ``inputs`` holds)."""
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            err = mse(population, inputs, targets, backprop=True, weights=weights)
+            err = share * mse(population, inputs, targets, backprop=True, weights=weights)
             penalty = tf.add_n([tf.reduce_sum(tf.square(w), axis=list(range(1, len(w.shape))))
                                 for w in population.weight_matrices(weights)])
-            total = tf.reduce_sum(err + l2 * penalty)
+            total = tf.reduce_sum(err + share * l2 * penalty)
         return err, tape.gradient(total, weights)
 
     def update(err, grads, k):
@@ -190,17 +209,24 @@ def make_train_step(population: Population, train: TrainConfig):
 
     compiled = lambda f: tf.function(f, jit_compile=train.jit_compile)  # noqa: E731
     pieces = shards(n) if train.jit_compile else [(0, n)]  # TF's executor spreads ops itself
-    if len(pieces) == 1:
+    split = train.jit_compile and len(batch_splits(len(pieces), train.batch_size)) > 1
+    if len(pieces) == 1 and not split:
         whole = lambda x, y, k: update(*loss_grads([tf.convert_to_tensor(v) for v in variables], x, y, l2), k)  # noqa: E731
         return compiled(whole), active, diverged_step
     shard_grads, apply = compiled(loss_grads), compiled(update)
 
     @tf.function
-    def step(inputs, targets, k):  # the shards run concurrently, each on its own core
-        parts = [shard_grads([v[lo:hi] for v in variables], inputs[lo:hi], targets[lo:hi], l2[lo:hi])
-                 for lo, hi in pieces]
-        return apply(tf.concat([e for e, _ in parts], 0),
-                     [tf.concat(g, 0) for g in zip(*[gs for _, gs in parts])], k)
+    def step(inputs, targets, k):  # the pieces run concurrently, each on its own core
+        batch = inputs.shape[1]
+        splits = batch_splits(len(pieces), batch) if split else [(0, batch)]
+        errs, grads = [], []
+        for lo, hi in pieces:
+            parts = [shard_grads([v[lo:hi] for v in variables], inputs[lo:hi, b0:b1], targets[lo:hi, b0:b1],
+                                 l2[lo:hi], tf.constant((b1 - b0) / batch, tf.float32))
+                     for b0, b1 in splits]
+            errs.append(tf.add_n([e for e, _ in parts]))
+            grads.append([tf.add_n(list(g)) for g in zip(*[gs for _, gs in parts])])
+        return apply(tf.concat(errs, 0), [tf.concat(g, 0) for g in zip(*grads)], k)
 
     return step, active, diverged_step
 

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from rnn_dyn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from rnn_dyn.tasks import get_task
 from rnn_dyn.training import train_population
 
 TASK = TaskConfig("flipflop", n_time=20, n_val=16)
@@ -61,3 +64,31 @@ def test_config_errors():
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['units'\] in model"):
         RunConfig.from_dict({"model": {"units": 3}})
+
+
+def test_split_batch_gives_the_same_step():
+    """A population smaller than the cores splits each member's batch over
+    them; the update is the whole batch's, up to float round-off."""
+    import tensorflow as tf
+
+    from rnn_dyn.population import Population
+    from rnn_dyn.training import _Batches, _cpu_threads, batch_splits, make_train_step
+
+    if _cpu_threads() < 2:
+        pytest.skip("one thread: nothing to split over")
+    assert batch_splits(1, 16) == [(0, 8), (8, 16)] and batch_splits(1, 12) == [(0, 12)]
+    train = TrainConfig(n_networks=1, batch_size=16, l2=1e-3, seed=4)
+    data = _Batches(get_task(TASK), [4], 16)
+    pops, steps = [], []
+    for jit in (True, False):  # XLA in two halves; plain TensorFlow in one piece
+        pops.append(Population(MODEL, 3, 3, [4]))
+        steps.append(make_train_step(pops[-1], replace(train, jit_compile=jit))[0])
+    try:
+        for k in range(3):
+            x, y = data()
+            errs = [s(x, y, tf.constant(k, tf.int64)).numpy() for s in steps]
+            np.testing.assert_allclose(errs[0], errs[1], rtol=1e-5)
+    finally:
+        data.close()
+    for a, b in zip(*(p.variables_list for p in pops)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
