@@ -140,8 +140,8 @@ def batch_splits(n_pieces: int, batch_size: int, min_trials: int = 8) -> list:
     A piece's gradient is then the sum of its parts', each weighted by its
     share of the batch: the same gradient, up to float round-off.  Measured
     for one 64-unit GRU (batch 64, 2 cores): 12 ms per iteration in one piece,
-    4.7 in two halves run concurrently.  No part is smaller than
-    ``min_trials`` trials.
+    9 in two halves run concurrently.  No part is smaller than ``min_trials``
+    trials.
     """
     m = max(1, min(_cpu_threads() // n_pieces, batch_size // min_trials))
     bounds = np.linspace(0, batch_size, m + 1).astype(int)
