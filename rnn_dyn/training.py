@@ -11,6 +11,7 @@ diverged at that step; the others continue unchanged.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -229,6 +230,20 @@ def make_train_step(population: Population, train: TrainConfig):
         return apply(tf.concat(errs, 0), [tf.concat(g, 0) for g in zip(*grads)], k)
 
     return step, active, diverged_step
+
+
+class _OwnRetracing(logging.Filter):
+    """Every population traces its own training step and evaluation (its
+    weights are captured variables): TensorFlow's warning that these keep
+    retracing is expected, and only noise in a sweep's output."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and ("make_train_step.<locals>" in message or "evaluate.<locals>" in message))
+
+
+tf.get_logger().addFilter(_OwnRetracing())
 
 
 def evaluate(population: Population, trials: dict, chunk: int = 256) -> np.ndarray:
