@@ -181,6 +181,7 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
     def loop(x, U, b, W, W_out, b_out, *s0):
         n_time = tf.shape(x)[0]
         W_cell = cell.split_recurrent(W)  # sliced once, not at every step
+        W_back = tf.nest.map_structure(lambda w: tf.transpose(w, [0, 2, 1]), W_cell)
 
         def project(t):
             return _small_matmul(x[t], U) + b[:, None, :]
@@ -216,7 +217,7 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
                 d_new = [d_state[0] + _small_matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
                 prev = [tf.where(t > 0, s[tf.maximum(t - 1, 0)], a) for s, a in zip(seq, s0)]
                 cache = [c[t] for c in caches]
-                d_prev, d_xu = cell.step_back(d_new, prev, cache, W_cell)
+                d_prev, d_xu = cell.step_back(d_new, prev, cache, W_back)
                 return (t - 1, tuple(d_prev),
                         dU + tf.matmul(x[t], d_xu, transpose_a=True),
                         db + tf.reduce_sum(d_xu, axis=1),

@@ -22,12 +22,12 @@ class GRUCell(PopulationCell):
         c = self.phi(xu[..., 2 * u:] + tf.matmul(r * h, W_c))
         return [z * h + (1.0 - z) * c], (z, r, c)
 
-    def step_back(self, d_new, states, cache, W):
-        (h,), (z, r, c), (dh_new,), (W_zr, W_c) = states, cache, d_new, W
+    def step_back(self, d_new, states, cache, W_T):
+        (h,), (z, r, c), (dh_new,), (W_zr_T, W_c_T) = states, cache, d_new, W_T
         d_c = dh_new * (1.0 - z) * self.dphi(c)
-        d_rh = tf.matmul(d_c, W_c, transpose_b=True)
+        d_rh = tf.matmul(d_c, W_c_T)
         d_zr = tf.concat([dh_new * (h - c) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], axis=-1)
-        d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W_zr, transpose_b=True)
+        d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W_zr_T)
         return [d_h], tf.concat([d_zr, d_c], axis=-1)
 
     def recurrent_grad(self, h_prev, cache, d_xu):

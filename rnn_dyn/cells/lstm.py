@@ -28,12 +28,12 @@ class LSTMCell(PopulationCell):
         phi_c = self.phi(c_new)
         return [o * phi_c, c_new], (i, f, g, o, phi_c)
 
-    def step_back(self, d_new, states, cache, W):
+    def step_back(self, d_new, states, cache, W_T):
         (_, c), (i, f, g, o, phi_c), (dh_new, dc_new) = states, cache, d_new
         dc = dc_new + dh_new * o * self.dphi(phi_c)
         d_xu = tf.concat([dc * g * i * (1.0 - i), dc * c * f * (1.0 - f),
                           dc * i * self.dphi(g), dh_new * phi_c * o * (1.0 - o)], axis=-1)
-        return [tf.matmul(d_xu, W, transpose_b=True), dc * f], d_xu
+        return [tf.matmul(d_xu, W_T), dc * f], d_xu
 
     def pack(self, states):
         h, c = states

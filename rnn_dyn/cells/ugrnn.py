@@ -16,8 +16,8 @@ class UGRNNCell(PopulationCell):
         g, c = sigmoid(g), self.phi(c)
         return [g * h + (1.0 - g) * c], (g, c)
 
-    def step_back(self, d_new, states, cache, W):
+    def step_back(self, d_new, states, cache, W_T):
         (h,), (g, c), (dh_new,) = states, cache, d_new
         d_xu = tf.concat([dh_new * (h - c) * g * (1.0 - g),
                           dh_new * (1.0 - g) * self.dphi(c)], axis=-1)
-        return [dh_new * g + tf.matmul(d_xu, W, transpose_b=True)], d_xu
+        return [dh_new * g + tf.matmul(d_xu, W_T)], d_xu

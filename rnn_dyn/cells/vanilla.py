@@ -14,7 +14,7 @@ class VanillaCell(PopulationCell):
         h_new = self.phi(xu + tf.matmul(h, W))
         return [h_new], (h_new,)
 
-    def step_back(self, d_new, states, cache, W):
+    def step_back(self, d_new, states, cache, W_T):
         (h_new,) = cache
         d_xu = d_new[0] * self.dphi(h_new)
-        return [tf.matmul(d_xu, W, transpose_b=True)], d_xu
+        return [tf.matmul(d_xu, W_T)], d_xu
