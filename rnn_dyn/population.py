@@ -181,7 +181,6 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
     def loop(x, U, b, W, W_out, b_out, *s0):
         n_time = tf.shape(x)[0]
         W_cell = cell.split_recurrent(W)  # sliced once, not at every step
-        W_back = tf.nest.map_structure(lambda w: tf.transpose(w, [0, 2, 1]), W_cell)
 
         def project(t):
             return _small_matmul(x[t], U) + b[:, None, :]
@@ -210,6 +209,7 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
 
         def grad(dy):
             zero = [tf.zeros_like(v) for v in (U, b, W, W_out, b_out)]
+            W_back = tf.nest.map_structure(lambda w: tf.transpose(w, [0, 2, 1]), W_cell)  # once
 
             def back(t, d_state, dU, db, dW, dW_out, db_out):
                 h_t = seq[0][t]

@@ -118,6 +118,12 @@ def _cpu_threads() -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
 
 
+def _ranges(total: int, k: int) -> list:
+    """``k`` consecutive ranges ``(lo, hi)`` of near-equal size covering ``range(total)``."""
+    bounds = np.linspace(0, total, k + 1).astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
 def shards(n_networks: int, size: int = 2) -> list:
     """Member ranges ``(lo, hi)`` whose gradients are computed as separate pieces.
 
@@ -129,9 +135,7 @@ def shards(n_networks: int, size: int = 2) -> list:
     pieces of 2; on one core 12.6 in one piece, 11.1 in pieces of 8.  One
     piece on a GPU, where the population is what fills the device.
     """
-    k = min(n_networks, max(_cpu_threads(), -(-n_networks // size)))
-    bounds = np.linspace(0, n_networks, k + 1).astype(int)
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+    return _ranges(n_networks, min(n_networks, max(_cpu_threads(), -(-n_networks // size))))
 
 
 def batch_splits(n_pieces: int, batch_size: int, min_trials: int = 8) -> list:
@@ -144,9 +148,7 @@ def batch_splits(n_pieces: int, batch_size: int, min_trials: int = 8) -> list:
     9 in two halves run concurrently.  No part is smaller than ``min_trials``
     trials.
     """
-    m = max(1, min(_cpu_threads() // n_pieces, batch_size // min_trials))
-    bounds = np.linspace(0, batch_size, m + 1).astype(int)
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+    return _ranges(batch_size, max(1, min(_cpu_threads() // n_pieces, batch_size // min_trials)))
 
 
 def make_train_step(population: Population, train: TrainConfig):
@@ -210,8 +212,7 @@ def make_train_step(population: Population, train: TrainConfig):
 
     compiled = lambda f: tf.function(f, jit_compile=train.jit_compile)  # noqa: E731
     pieces = shards(n) if train.jit_compile else [(0, n)]  # TF's executor spreads ops itself
-    split = train.jit_compile and len(batch_splits(len(pieces), train.batch_size)) > 1
-    if len(pieces) == 1 and not split:
+    if len(pieces) == 1 and (not train.jit_compile or len(batch_splits(1, train.batch_size)) == 1):
         whole = lambda x, y, k: update(*loss_grads([tf.convert_to_tensor(v) for v in variables], x, y, l2), k)  # noqa: E731
         return compiled(whole), active, diverged_step
     shard_grads, apply = compiled(loss_grads), compiled(update)
@@ -219,7 +220,7 @@ def make_train_step(population: Population, train: TrainConfig):
     @tf.function
     def step(inputs, targets, k):  # the pieces run concurrently, each on its own core
         batch = inputs.shape[1]
-        splits = batch_splits(len(pieces), batch) if split else [(0, batch)]
+        splits = batch_splits(len(pieces), batch)
         errs, grads = [], []
         for lo, hi in pieces:
             parts = [shard_grads([v[lo:hi] for v in variables], inputs[lo:hi, b0:b1], targets[lo:hi, b0:b1],

@@ -2,10 +2,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from rnn_dyn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from rnn_dyn.population import Population
 from rnn_dyn.tasks import get_task
-from rnn_dyn.training import train_population
+from rnn_dyn.training import _Batches, _cpu_threads, batch_splits, make_train_step, train_population
 
 TASK = TaskConfig("flipflop", n_time=20, n_val=16)
 MODEL = ModelConfig("gru", "tanh", 8)
@@ -69,11 +71,6 @@ def test_config_errors():
 def test_split_batch_gives_the_same_step():
     """A population smaller than the cores splits each member's batch over
     them; the update is the whole batch's, up to float round-off."""
-    import tensorflow as tf
-
-    from rnn_dyn.population import Population
-    from rnn_dyn.training import _Batches, _cpu_threads, batch_splits, make_train_step
-
     if _cpu_threads() < 2:
         pytest.skip("one thread: nothing to split over")
     assert batch_splits(1, 16) == [(0, 8), (8, 16)] and batch_splits(1, 12) == [(0, 12)]
