@@ -208,26 +208,36 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
         caches = [ta.stack() for ta in ta_c]
 
         def grad(dy):
-            zero = [tf.zeros_like(v) for v in (U, b, W, W_out, b_out)]
             W_back = tf.nest.map_structure(lambda w: tf.transpose(w, [0, 2, 1]), W_cell)  # once
 
-            def back(t, d_state, dU, db, dW, dW_out, db_out):
-                h_t = seq[0][t]
+            def back(t, d_state):
+                """Step ``t``: the gradients of the previous states, and the terms
+                the step adds to the weights' gradients."""
                 d_out = dy[t]
                 d_new = [d_state[0] + _small_matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
                 prev = [tf.where(t > 0, s[tf.maximum(t - 1, 0)], a) for s, a in zip(seq, s0)]
-                cache = [c[t] for c in caches]
-                d_prev, d_xu = cell.step_back(d_new, prev, cache, W_back)
-                return (t - 1, tuple(d_prev),
-                        dU + tf.matmul(x[t], d_xu, transpose_a=True),
-                        db + tf.reduce_sum(d_xu, axis=1),
-                        dW + cell.recurrent_grad(prev[0], cache, d_xu),
-                        dW_out + _small_outer(h_t, d_out),
-                        db_out + tf.reduce_sum(d_out, axis=1))
+                d_prev, groups = cell.step_back(d_new, prev, [c[t] for c in caches], W_back)
+                # [a | x]^T d: a group's recurrent and input weight gradients in one product
+                terms = ([tf.matmul(tf.concat([a, x[t]], axis=-1), d, transpose_a=True) for a, d in groups],
+                         [tf.reduce_sum(d, axis=1) for _, d in groups],
+                         _small_outer(seq[0][t], d_out), tf.reduce_sum(d_out, axis=1))
+                return d_prev, terms
 
-            out = tf.while_loop(lambda t, *_: t >= 0, back,
-                                (n_time - 1, tuple(tf.zeros_like(a) for a in s0), *zero))
-            return (None, *out[2:], *out[1])
+            def step(t, d_state, acc):
+                d_prev, terms = back(t, d_state)
+                return t - 1, tuple(d_prev), tf.nest.map_structure(tf.add, acc, terms)
+
+            zero = tuple(tf.zeros_like(a) for a in s0)
+            # Zero accumulators shaped like a step's terms (the step traced for its
+            # shapes is never run).  Starting the loop at a first step computed
+            # before it instead is 5% slower in XLA.
+            acc = tf.nest.map_structure(lambda v: tf.zeros(tf.shape(v), v.dtype), back(n_time - 1, zero)[1])
+            _, d_s0, (dWU, db, dW_out, db_out) = tf.while_loop(
+                lambda t, *_: t >= 0, step, (n_time - 1, zero, acc))
+            u = cell.units
+            dW = tf.concat([g[:, :u] for g in dWU], axis=-1)
+            dU = tf.concat([g[:, u:] for g in dWU], axis=-1)
+            return (None, dU, tf.concat(db, axis=-1), dW, dW_out, db_out, *d_s0)
 
         return ta_y.stack(), grad
 

@@ -170,17 +170,18 @@ class PopulationCell(keras.layers.Layer):
         raise NotImplementedError
 
     def step_back(self, d_new, states, cache, W_T):
-        """Backpropagate one step: gradients ``d_new`` of the new states give
-        ``(d_states, d_xu)``; ``d_xu`` is also the gradient of every gate's
-        pre-activation.  ``W_T``: :meth:`split_recurrent`'s weights with their
-        last two axes swapped (made once outside the loop: the products
-        ``d @ W^T`` are then plain ones, 3-5% faster in XLA on a CPU)."""
-        raise NotImplementedError
+        """Backpropagate one step from the previous ``states``: gradients
+        ``d_new`` of the new states give ``(d_states, groups)``.
 
-    def recurrent_grad(self, h_prev, cache, d_xu):
-        """``dL/dW`` from stacked previous hidden states, caches and ``d_xu``,
-        each flattened to ``[n, samples, .]``: one large matrix product."""
-        return tf.matmul(h_prev, d_xu, transpose_a=True)
+        ``groups``: pairs ``(a, d)``, in gate order, of the pre-activation
+        gradient ``d`` of a run of gate columns and the state ``a`` those
+        columns' recurrent product multiplied (``h``, or ``r * h`` for the
+        GRU's candidate); the step adds ``a^T d`` and ``x^T d`` to those
+        columns of ``dW`` and ``dU``.  ``W_T``: :meth:`split_recurrent`'s
+        weights with their last two axes swapped (made once outside the loop:
+        the products ``d @ W^T`` are then plain ones, 3-5% faster in XLA on a
+        CPU)."""
+        raise NotImplementedError
 
     def dphi(self, y):
         """``phi'`` expressed through ``y = phi(x)``."""

@@ -28,10 +28,4 @@ class GRUCell(PopulationCell):
         d_rh = tf.matmul(d_c, W_c_T)
         d_zr = tf.concat([dh_new * (h - c) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], axis=-1)
         d_h = dh_new * z + d_rh * r + tf.matmul(d_zr, W_zr_T)
-        return [d_h], tf.concat([d_zr, d_c], axis=-1)
-
-    def recurrent_grad(self, h_prev, cache, d_xu):
-        u = self.units
-        r = cache[1]
-        return tf.concat([tf.matmul(h_prev, d_xu[..., : 2 * u], transpose_a=True),
-                          tf.matmul(r * h_prev, d_xu[..., 2 * u:], transpose_a=True)], axis=-1)
+        return [d_h], [(h, d_zr), (r * h, d_c)]

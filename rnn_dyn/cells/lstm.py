@@ -29,11 +29,11 @@ class LSTMCell(PopulationCell):
         return [o * phi_c, c_new], (i, f, g, o, phi_c)
 
     def step_back(self, d_new, states, cache, W_T):
-        (_, c), (i, f, g, o, phi_c), (dh_new, dc_new) = states, cache, d_new
+        (h, c), (i, f, g, o, phi_c), (dh_new, dc_new) = states, cache, d_new
         dc = dc_new + dh_new * o * self.dphi(phi_c)
         d_xu = tf.concat([dc * g * i * (1.0 - i), dc * c * f * (1.0 - f),
                           dc * i * self.dphi(g), dh_new * phi_c * o * (1.0 - o)], axis=-1)
-        return [tf.matmul(d_xu, W_T), dc * f], d_xu
+        return [tf.matmul(d_xu, W_T), dc * f], [(h, d_xu)]
 
     def pack(self, states):
         h, c = states

@@ -20,4 +20,4 @@ class UGRNNCell(PopulationCell):
         (h,), (g, c), (dh_new,) = states, cache, d_new
         d_xu = tf.concat([dh_new * (h - c) * g * (1.0 - g),
                           dh_new * (1.0 - g) * self.dphi(c)], axis=-1)
-        return [dh_new * g + tf.matmul(d_xu, W_T)], d_xu
+        return [dh_new * g + tf.matmul(d_xu, W_T)], [(h, d_xu)]

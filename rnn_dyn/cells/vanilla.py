@@ -17,4 +17,4 @@ class VanillaCell(PopulationCell):
     def step_back(self, d_new, states, cache, W_T):
         (h_new,) = cache
         d_xu = d_new[0] * self.dphi(h_new)
-        return [tf.matmul(d_xu, W_T)], d_xu
+        return [tf.matmul(d_xu, W_T)], [(states[0], d_xu)]
