@@ -217,9 +217,9 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
                 d_new = [d_state[0] + _small_matmul(d_out, W_out, transpose_b=True)] + list(d_state[1:])
                 prev = [tf.where(t > 0, s[tf.maximum(t - 1, 0)], a) for s, a in zip(seq, s0)]
                 d_prev, groups = cell.step_back(d_new, prev, [c[t] for c in caches], W_back)
-                # [a | x]^T d: a group's recurrent and input weight gradients in one product
-                terms = ([tf.matmul(tf.concat([a, x[t]], axis=-1), d, transpose_a=True) for a, d in groups],
-                         [tf.reduce_sum(d, axis=1) for _, d in groups],
+                # [a | x | 1]^T d: a group's recurrent, input and bias gradients in one product
+                x1 = tf.concat([x[t], tf.ones_like(x[t][..., :1])], axis=-1)
+                terms = ([tf.matmul(tf.concat([a, x1], axis=-1), d, transpose_a=True) for a, d in groups],
                          _small_outer(seq[0][t], d_out), tf.reduce_sum(d_out, axis=1))
                 return d_prev, terms
 
@@ -232,12 +232,12 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
             # shapes is never run).  Starting the loop at a first step computed
             # before it instead is 5% slower in XLA.
             acc = tf.nest.map_structure(lambda v: tf.zeros(tf.shape(v), v.dtype), back(n_time - 1, zero)[1])
-            _, d_s0, (dWU, db, dW_out, db_out) = tf.while_loop(
+            _, d_s0, (dWUb, dW_out, db_out) = tf.while_loop(
                 lambda t, *_: t >= 0, step, (n_time - 1, zero, acc))
             u = cell.units
-            dW = tf.concat([g[:, :u] for g in dWU], axis=-1)
-            dU = tf.concat([g[:, u:] for g in dWU], axis=-1)
-            return (None, dU, tf.concat(db, axis=-1), dW, dW_out, db_out, *d_s0)
+            dW, dU, db = (tf.concat([g[:, rows] for g in dWUb], axis=-1)
+                          for rows in (slice(None, u), slice(u, -1), -1))
+            return (None, dU, db, dW, dW_out, db_out, *d_s0)
 
         return ta_y.stack(), grad
 
