@@ -177,10 +177,11 @@ class PopulationCell(keras.layers.Layer):
         gradient ``d`` of a run of gate columns and the state ``a`` those
         columns' recurrent product multiplied (``h``, or ``r * h`` for the
         GRU's candidate); the step adds ``a^T d``, ``x^T d`` and ``d``'s sum
-        over trials to those columns of ``dW``, ``dU`` and ``db``.  ``W_T``: :meth:`split_recurrent`'s
-        weights with their last two axes swapped (made once outside the loop:
-        the products ``d @ W^T`` are then plain ones, 3-5% faster in XLA on a
-        CPU)."""
+        over trials to those columns of ``dW``, ``dU`` and ``db``.
+
+        ``W_T``: :meth:`split_recurrent`'s weights with their last two axes
+        swapped (made once outside the loop: the products ``d @ W^T`` are then
+        plain ones, 3-5% faster in XLA on a CPU)."""
         raise NotImplementedError
 
     def dphi(self, y):

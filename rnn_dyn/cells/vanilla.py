@@ -15,6 +15,6 @@ class VanillaCell(PopulationCell):
         return [h_new], (h_new,)
 
     def step_back(self, d_new, states, cache, W_T):
-        (h_new,) = cache
+        (h,), (h_new,) = states, cache
         d_xu = d_new[0] * self.dphi(h_new)
-        return [tf.matmul(d_xu, W_T)], [(states[0], d_xu)]
+        return [tf.matmul(d_xu, W_T)], [(h, d_xu)]
