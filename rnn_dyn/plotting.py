@@ -189,13 +189,20 @@ def plot_universality(embeddings: dict, labels: dict, title: str = ""):
     return fig
 
 
+def _panel_grid(n, size, per_row=4):
+    """A figure of ``n`` panels of ``size`` inches, ``per_row`` to a row, spare
+    panels hidden; returns ``(fig, axes [rows, cols])``."""
+    ncols = min(per_row, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(size[0] * ncols, size[1] * nrows))
+    for a in axes.flat[n:]:
+        a.set_axis_off()
+    return fig, axes
+
+
 def plot_transition_graphs(graphs: list, titles: list):
     """Transition-probability matrices, nodes in readout order (paper Fig. 1e); four per row."""
-    ncols = min(4, len(graphs))
-    nrows = -(-len(graphs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(3.0 * ncols, 3.2 * nrows))
-    for a in axes.flat[len(graphs):]:
-        a.set_axis_off()
+    fig, axes = _panel_grid(len(graphs), (3.0, 3.2))
     for a, g, t in zip(axes.flat, graphs, titles):
         a.imshow(g.matrix, vmin=0, vmax=1, cmap="Greys")
         stable = np.flatnonzero(g.is_stable)
@@ -260,12 +267,8 @@ def plot_integration(curves, n_near_one, labels):
 
 def plot_spectra(spectra: list, titles: list, suptitle: str = ""):
     """Eigenvalues in the complex plane with the unit circle, one panel per network (Fig. 2e, 3e)."""
-    ncols = min(4, len(spectra))
-    nrows = -(-len(spectra) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(2.8 * ncols, 2.8 * nrows))
+    fig, axes = _panel_grid(len(spectra), (2.8, 2.8))
     theta = np.linspace(0, 2 * np.pi, 200)
-    for a in axes.flat[len(spectra):]:
-        a.set_axis_off()
     for a, lam, t in zip(axes.flat, spectra, titles):
         lam = np.asarray(lam)
         a.plot(np.cos(theta), np.sin(theta), color="black", lw=0.6)

@@ -213,7 +213,9 @@ def make_train_step(population: Population, train: TrainConfig):
     compiled = lambda f: tf.function(f, jit_compile=train.jit_compile)  # noqa: E731
     pieces = shards(n) if train.jit_compile else [(0, n)]  # TF's executor spreads ops itself
     if len(pieces) == 1 and (not train.jit_compile or len(batch_splits(1, train.batch_size)) == 1):
-        whole = lambda x, y, k: update(*loss_grads([tf.convert_to_tensor(v) for v in variables], x, y, l2), k)  # noqa: E731
+        def whole(x, y, k):
+            return update(*loss_grads([tf.convert_to_tensor(v) for v in variables], x, y, l2), k)
+
         return compiled(whole), active, diverged_step
     shard_grads, apply = compiled(loss_grads), compiled(update)
 

@@ -55,8 +55,9 @@ def sine_topology(population, fps: FixedPoints, task: Task) -> dict:
     summary = modes.per_network()
     mid = point[len(point) // 2]
     spectrum = fps.eigvals[mid] if mid >= 0 else np.zeros(0, complex)
-    return {"graph": chain, "spectrum": spectrum, "frequency": modes.frequency[0], "omega": omega, "rel_error": modes.rel_error[0],
-            "growth": modes.growth[0], "mean_rel_error": float(summary["mean_rel_error"][0]),
+    return {"graph": chain, "spectrum": spectrum, "frequency": modes.frequency[0], "omega": omega,
+            "rel_error": modes.rel_error[0], "growth": modes.growth[0],
+            "mean_rel_error": float(summary["mean_rel_error"][0]),
             "median_rel_error": float(summary["median_rel_error"][0]),
             "n_no_point": int(summary["n_no_point"][0]), "n_no_mode": int(summary["n_no_mode"][0]),
             "mean_growth": float(np.nanmean(modes.growth[0])) if np.isfinite(modes.growth[0]).any()
@@ -83,8 +84,9 @@ def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, leve
     modes = compute_integration_modes(fps, population, np.arange(n), horizon=task.n_time, tol=tol, level=level,
                                       hidden=population.cell.hidden, n_conditions=n)
     per = modes.per_network()
-    return {"graph": graphs, "spectrum": fps.for_condition(0).eigvals.reshape(-1), "n_points": per["n_points"][0], "n_near_one": per["n_near_one"][0],
-            "n_modes": per["n_modes"][0], "one_mode": per["one_mode"][0], "curve": per["curve"][0],
+    return {"graph": graphs, "spectrum": fps.for_condition(0).eigvals.reshape(-1), "n_points": per["n_points"][0],
+            "n_near_one": per["n_near_one"][0], "n_modes": per["n_modes"][0], "one_mode": per["one_mode"][0],
+            "curve": per["curve"][0],
             "mean_n_near_one": float(np.nanmean(per["n_near_one"][0])),
             "mean_n_modes": float(np.nanmean(per["n_modes"][0])),
             "mean_one_mode": float(np.nanmean(per["one_mode"][0]))}
