@@ -37,12 +37,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as _sps
 
 from rnn_dyn._checks import check_positive
+from rnn_dyn.embedding import check_distances
 from rnn_dyn.statistics import (bootstrap_ci, comparable, mantel_r, mantel_test, permutation_p, separation_ci,
                                 separation_test, silhouette)
 
@@ -57,7 +59,6 @@ FREQUENCY_TOLERANCE = 0.2  # median mean |f - ω| / ω below which the frequency
 GATED = ("ugrnn", "gru", "lstm")
 METHODS = ("svcca", "svcca_k10", "svcca_k20", "cka", "cca", "procrustes")  # sensitivity's distances
 
-_BY = {"architecture": ("tanh networks", "cell"), "activation": ("vanilla networks", "activation")}
 
 
 class _Settings(NamedTuple):
@@ -127,14 +128,14 @@ def _directional(value, p_greater, p_less, what="value"):
     return "inconclusive", f"not significant: p {p_greater:.3g} >= {ALPHA}"
 
 
-def _interval(ci, threshold, below_is_claim=True):
-    """Verdict and reason from where a CI lies against ``threshold``."""
+def _interval(ci, threshold):
+    """Verdict and reason of a claim ``value < threshold`` from where its CI lies."""
     lo, hi = ci
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "inconclusive", "bootstrap interval undefined"
-    if (hi < threshold) if below_is_claim else (lo > threshold):
+    if hi < threshold:
         return "reproduced", None
-    if (lo > threshold) if below_is_claim else (hi < threshold):
+    if lo > threshold:
         return "contradicted", f"interval [{lo:.3g}, {hi:.3g}] lies on the wrong side of {threshold}"
     return "inconclusive", f"interval [{lo:.3g}, {hi:.3g}] contains {threshold}"
 
@@ -144,8 +145,8 @@ def _interval(ci, threshold, below_is_claim=True):
 def _geometry(arrays, untrained, st, by, metric="svcca", ci=True):
     _, cell, act = _labels(arrays)
     D = _array(arrays, f"distances_{metric}", len(cell))
-    subset, _ = _BY[by]
-    keep, labels = (act == "tanh", cell) if by == "architecture" else (cell == "vanilla", act)
+    keep, labels, subset = (act == "tanh", cell, "tanh networks") if by == "architecture" else \
+        (cell == "vanilla", act, "vanilla networks")
     idx, details = _select([D], keep, labels, subset)
     D, labels = D[np.ix_(idx, idx)], labels[idx]
     res = separation_test(D, labels, st.n_permutations, st.seed)
@@ -159,7 +160,7 @@ def _universal(arrays, untrained, st, metric):
     _, cell, act = _labels(arrays)
     T, S = _array(arrays, f"distances_{metric}", len(cell)), _array(arrays, "distances_svcca", len(cell))
     idx, details = _select([T, S], act == "tanh", cell, "tanh networks")
-    T, S, labels = T[np.ix_(idx, idx)], S[np.ix_(idx, idx)], cell[idx]
+    T, S, labels = check_distances(T[np.ix_(idx, idx)], metric), check_distances(S[np.ix_(idx, idx)]), cell[idx]
 
     def difference(i):
         return silhouette(T, labels, i) - silhouette(S, labels, i)
@@ -235,7 +236,8 @@ def _frequency_by_architecture(arrays, untrained, st):
     names = names[counts >= MIN_PER_LABEL]
     groups = [x[cell == c] for c in names]
     n = sum(map(len, groups))
-    details = {"subset": "tanh networks", "median_by_cell": {str(c): float(np.median(g)) for c, g in zip(names, groups)},
+    details = {"subset": "tanh networks",
+               "median_by_cell": {str(c): float(np.median(g)) for c, g in zip(names, groups)},
                "group_sizes": {str(c): len(g) for c, g in zip(names, groups)}}
     if len(groups) < MIN_LABELS:
         raise _Inconclusive(f"too few networks: need >= {MIN_LABELS} cells with >= {MIN_PER_LABEL} tanh networks "
@@ -335,25 +337,17 @@ def _cka_svcca(arrays, untrained, st):
                 details={"subset": "all networks", "n_nan_dropped": int((~ok).sum()), "p_less": res.p_less})
 
 
-def _geometry_claim(by):
-    return lambda arrays, untrained, st: _geometry(arrays, untrained, st, by)
-
-
-def _universal_claim(metric):
-    return lambda arrays, untrained, st: _universal(arrays, untrained, st, metric)
-
-
 # (id suffix, tasks, claim, measure, function), in SPEC §6's order
 CLAIMS = (
     ("scaffold", ("flipflop",), "every architecture finds 8 stable points and saddles with 1, 2, 3 unstable "
      "directions (Fig. 1e)", "per configuration, the modal structure (stable, 1-, 2-, 3-unstable counts); value: "
      "the smallest share, over configurations, of networks with 8/12/6/1", _scaffold),
     ("geometry_by_architecture", TASKS, "geometry differs by architecture (Figs. 1d, 2c, 3c)",
-     "SVCCA silhouette of the cell labels, tanh networks; permutation p", _geometry_claim("architecture")),
+     "SVCCA silhouette of the cell labels, tanh networks; permutation p", partial(_geometry, by="architecture")),
     ("geometry_by_activation", TASKS, "geometry differs by activation",
-     "SVCCA silhouette of the activation labels, vanilla networks; permutation p", _geometry_claim("activation")),
+     "SVCCA silhouette of the activation labels, vanilla networks; permutation p", partial(_geometry, by="activation")),
     ("topology_universal", TASKS, "topology varies far less by architecture than geometry (Figs. 1f, 2e, 3d)",
-     "topology silhouette by cell minus SVCCA's, tanh networks; bootstrap CI", _universal_claim("topology")),
+     "topology silhouette by cell minus SVCCA's, tanh networks; bootstrap CI", partial(_universal, metric="topology")),
     ("frequency_matches", ("sine",), "the linear frequency tracks ω(u) (Fig. 2f)",
      "median over networks of the mean |f − ω|/ω", _frequency_matches),
     ("frequency_by_architecture", ("sine",), "... with small systematic differences by architecture",
@@ -370,7 +364,7 @@ CLAIMS = (
     ("cka_agrees_with_svcca", TASKS, "CKA gives the same picture as SVCCA (Appendix E)",
      "Mantel correlation of the CKA and SVCCA matrices, all networks; permutation p", _cka_svcca),
     ("dsa_universal", TASKS, "dynamics (DSA) varies less by architecture than geometry",
-     "DSA silhouette by cell minus SVCCA's, tanh networks; bootstrap CI", _universal_claim("dsa")),
+     "DSA silhouette by cell minus SVCCA's, tanh networks; bootstrap CI", partial(_universal, metric="dsa")),
 )
 
 
@@ -474,9 +468,7 @@ def sensitivity(topology, n_permutations=999, seed=0) -> list:
             for method in METHODS:
                 if arrays is None or f"distances_{method}" not in arrays:
                     continue
-                def fn(a, u, s, by=by, method=method):
-                    return _geometry(a, u, s, by, method, ci=False)
-
+                fn = partial(_geometry, by=by, metric=method, ci=False)
                 rec = _record(f"geometry_by_{by}", task, "", "", fn, arrays, None, st)
                 rows.append({"id": rec["id"], "task": task, "method": method,
                              **{k: rec[k] for k in ("value", "p_value", "n", "verdict", "reason")}})
