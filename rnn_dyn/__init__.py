@@ -24,6 +24,10 @@ _EXPORTS = {
     "compute_oscillatory_modes": "rnn_dyn.dynamics",
     "compute_integration_modes": "rnn_dyn.dynamics",
     "network_topology": "rnn_dyn.universality",
+    "separation_test": "rnn_dyn.statistics",
+    "mantel_test": "rnn_dyn.statistics",
+    "bootstrap_ci": "rnn_dyn.statistics",
+    "compute_claims": "rnn_dyn.claims",
 }
 __all__ = sorted(_EXPORTS) + ["similarity"]
 
