@@ -24,6 +24,9 @@ _EXPORTS = {
     "compute_oscillatory_modes": "rnn_dyn.dynamics",
     "compute_integration_modes": "rnn_dyn.dynamics",
     "network_topology": "rnn_dyn.universality",
+    "from_torch": "rnn_dyn.importers",
+    "from_keras": "rnn_dyn.importers",
+    "load_foreign_network": "rnn_dyn.importers",
 }
 __all__ = sorted(_EXPORTS) + ["similarity"]
 
