@@ -1,36 +1,25 @@
 """Networks trained elsewhere: PyTorch and Keras weights as a population of one.
 
 :func:`from_torch` takes the state dict of a single-layer ``nn.RNN`` (tanh or
-relu), ``nn.GRU`` or ``nn.LSTM``, :func:`from_keras` a Keras ``SimpleRNN``,
-``GRU`` (either ``reset_after``) or ``LSTM`` layer or cell, each with an
-optional linear readout (``nn.Linear`` / ``Dense``).  Both return an
-:class:`ImportedNetwork`: a :class:`~rnn_dyn.population.Population` of one
-network, so every analysis that takes a population takes it
-(:func:`~rnn_dyn.find_population_fixed_points`,
-:func:`~rnn_dyn.population.probe_representation`,
-:func:`~rnn_dyn.universality.network_topology`), its ``.cell`` is one of our
-population cells (what :func:`~rnn_dyn.find_fixed_points` and
-:func:`~rnn_dyn.topology.compute_transition_graphs` take), and it also steps
-like a Keras cell: ``net(x, [h]) -> (h_next, [h_next])`` on plain ``[batch,
-...]`` tensors (``[h, c]`` for the LSTM, as Keras).  A called ``net(inputs)``
-without states runs a sequence, as a population does.
+relu), ``nn.GRU`` or ``nn.LSTM``; :func:`from_keras` a Keras ``SimpleRNN``,
+``GRU`` (either ``reset_after``) or ``LSTM`` layer or cell; each an optional
+linear readout; :func:`load_foreign_network` either from an ``.npz`` file.
+They return an :class:`ImportedNetwork`, a :class:`~rnn_dyn.population.Population`
+of one network: what the population analyses take
+(:func:`~rnn_dyn.find_population_fixed_points`, ``probe_representation``,
+``network_topology``); its ``.cell`` is one of our cells (what
+:func:`~rnn_dyn.find_fixed_points` takes).  It also steps like a Keras cell,
+``net(x, [h]) -> (h_next, [h_next])`` on ``[batch, ...]`` tensors (``[h, c]``
+for the LSTM); ``net(inputs)`` runs a sequence, as a population does.
 
-Conversions (ours are Keras' layout: ``x @ kernel``, gates side by side):
-
-- PyTorch's ``weight_ih_l0 [G*N, M]`` and ``weight_hh_l0 [G*N, N]`` are
-  transposed; the two biases are summed.  The GRU's gates are reordered from
-  PyTorch's ``(r, z, n)`` to our ``(z, r, c)``; PyTorch applies the reset
-  gate after the recurrent product and its bias ``b_hn``, so its GRU becomes a
-  :class:`~rnn_dyn.cells.GRUCell` with ``reset_after=True`` whose
-  ``recurrent_bias`` is ``b_hn``.  The LSTM's ``(i, f, g, o)`` is ours.
-- Keras' GRU with ``reset_after=True`` has ``bias [2, 3N]`` (input,
-  recurrent): the recurrent biases of ``z, r`` fold into the input bias and
-  that of the candidate becomes ``recurrent_bias``.
-
-:func:`load_foreign_network` reads the same weights from an ``.npz`` file
-(what ``analyze --weights net.npz --format torch --cell gru`` needs).
-Weights are held in float32, as our populations'; the analyses' float64
-copies (:mod:`rnn_dyn.linearization`) evaluate them in float64.
+Conversion to our (Keras') layout: PyTorch's ``weight_ih_l0 [G*N, M]`` and
+``weight_hh_l0 [G*N, N]`` are transposed and its two biases summed; its GRU
+gates ``(r, z, n)`` become our ``(z, r, c)``, and since it applies the reset
+gate after the recurrent product and ``b_hn``, its GRU becomes
+``GRUCell(reset_after=True)`` with ``recurrent_bias = b_hn`` (Keras' reset-after
+``bias [2, 3N]`` likewise: the recurrent biases of ``z, r`` fold into the input
+bias).  Weights are held in float32 like our populations' (summed biases are
+rounded once); the analyses evaluate them in float64.
 """
 from __future__ import annotations
 
@@ -41,7 +30,7 @@ import keras
 import numpy as np
 
 from rnn_dyn._checks import check_choice
-from rnn_dyn.cells import get_cell
+from rnn_dyn.cells import CELL_CLASSES, get_cell
 from rnn_dyn.config import ModelConfig
 from rnn_dyn.population import Population
 
@@ -49,6 +38,7 @@ CELL_NAMES = {"rnn": "vanilla", "vanilla": "vanilla", "gru": "gru", "lstm": "lst
 N_GATES = {"vanilla": 1, "gru": 3, "lstm": 4}
 FORMATS = ("keras", "torch")
 TORCH_MODULES = {"vanilla": "nn.RNN", "gru": "nn.GRU", "lstm": "nn.LSTM"}
+KERAS_LAYERS = {"vanilla": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
 _SEPARATORS = "./:"
 TORCH_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 _TORCH_NAME = re.compile(r"^(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?$")
@@ -74,8 +64,8 @@ class ImportedNetwork(Population):
 
     def __init__(self, cell, readout_kernel, readout_bias, source="", **kwargs):
         keras.layers.Layer.__init__(self, **kwargs)
-        self.model_cfg = ModelConfig(cell=CELL_NAMES[_registry_name(cell)], activation=cell.activation,
-                                     n_units=cell.units)
+        name = next(n for n, cls in CELL_CLASSES.items() if isinstance(cell, cls))
+        self.model_cfg = ModelConfig(cell=name, activation=cell.activation, n_units=cell.units)
         self.seeds, self.n_networks, self.source = [0], 1, source
         self.n_inputs, self.n_outputs = int(cell.kernel.shape[1]), int(np.shape(readout_bias)[-1])
         self.cell = cell
@@ -116,10 +106,6 @@ class ImportedNetwork(Population):
     def __repr__(self):
         return (f"ImportedNetwork(source={self.source!r}, n_units={self.cell.units}, "
                 f"n_inputs={self.n_inputs}, n_outputs={self.n_outputs})")
-
-
-def _registry_name(cell):
-    return {"VanillaCell": "vanilla", "GRUCell": "gru", "LSTMCell": "lstm"}[type(cell).__name__]
 
 
 def make_network(cell, kernel, recurrent_kernel, bias=None, recurrent_bias=None, readout=None,
@@ -182,6 +168,15 @@ def _prefix_of(key, name):
     return None
 
 
+def _module(arrays, rec_name, what):
+    """``(prefix, own)``: the one recurrent module's prefix and its arrays under bare names."""
+    prefixes = sorted({p for k in arrays if (p := _prefix_of(k, rec_name)) is not None})
+    if len(prefixes) != 1:
+        raise ValueError(f"{what} must hold one recurrent module's {rec_name!r}; got {len(prefixes)} "
+                         f"(keys {sorted(arrays)}).")
+    return prefixes[0], {k[len(prefixes[0]):]: v for k, v in arrays.items() if k.startswith(prefixes[0])}
+
+
 def _load(arrays, what):
     if isinstance(arrays, (str, os.PathLike)):
         with np.load(arrays) as f:
@@ -190,13 +185,6 @@ def _load(arrays, what):
         raise TypeError(f"{what} must be a dict of arrays or a path to an .npz file; "
                         f"got {type(arrays).__name__}.")
     return dict(arrays)
-
-
-def _check_cell(cell, n_gates, source):
-    check_choice("cell", cell, sorted(CELL_NAMES))
-    if N_GATES[CELL_NAMES[cell]] != n_gates:
-        raise ValueError(f"cell={cell!r} needs {N_GATES[CELL_NAMES[cell]]} gate blocks, but the "
-                         f"{source} weights hold {n_gates}.")
 
 
 def _activation(cell, activation):
@@ -209,20 +197,30 @@ def _activation(cell, activation):
     return activation
 
 
-def _torch_readout(readout, n_units):
+def _readout(readout, n_units, torch):
+    """``(kernel [N, K], bias [K])`` from an ``nn.Linear``'s ``(weight [K, N], bias)``
+    (``torch``) or a Dense layer's ``(kernel [N, K], bias)``: a pair, a dict or a Dense."""
     if readout is None:
         return None
-    if hasattr(readout, "keys"):
-        if "weight" not in readout:
-            raise ValueError(f"readout must hold 'weight' (and 'bias'); got keys {sorted(readout)}.")
-        readout = (readout["weight"], readout.get("bias"))
+    name = "weight" if torch else "kernel"
+    if isinstance(readout, keras.layers.Layer) and not torch:
+        if not isinstance(readout, keras.layers.Dense) or not readout.built:
+            raise TypeError(f"readout must be a built keras Dense layer; got {readout!r}.")
+        if readout.get_config()["activation"] != "linear":
+            raise ValueError("readout Dense must be linear (activation='linear'); "
+                             f"got {readout.get_config()['activation']!r}.")
+        readout = (readout.kernel.numpy(), readout.bias.numpy() if readout.use_bias else None)
+    elif hasattr(readout, "keys"):
+        readout = (readout[name], readout.get("bias"))
     if not isinstance(readout, (tuple, list)) or len(readout) != 2:
-        raise TypeError("readout must be a pair (weight [K, N], bias [K]) or a dict with 'weight' "
-                        f"and 'bias', as nn.Linear holds them; got {type(readout).__name__}.")
-    w = _array({"weight": readout[0]}, "weight", "readout", (None, n_units), f"[K, N={n_units}]")
-    b = np.zeros(len(w)) if readout[1] is None else \
-        _array({"bias": readout[1]}, "bias", "readout", (len(w),), f"[K={len(w)}]")
-    return w.T, b
+        raise TypeError(f"readout must be a pair ({name}, bias) or a dict with {name!r} and 'bias'"
+                        f"{'' if torch else ' or a Dense layer'}; got {type(readout).__name__}.")
+    shape, text = ((None, n_units), f"[K, N={n_units}]") if torch else ((n_units, None), f"[N={n_units}, K]")
+    w = _array({name: readout[0]}, name, "readout", shape, text)
+    w = w.T if torch else w
+    b = np.zeros(w.shape[1]) if readout[1] is None else \
+        _array({"bias": readout[1]}, "bias", "readout", (w.shape[1],), f"[K={w.shape[1]}]")
+    return w, b
 
 
 def from_torch(state_dict, cell, readout=None, activation=None) -> ImportedNetwork:
@@ -261,19 +259,15 @@ def from_torch(state_dict, cell, readout=None, activation=None) -> ImportedNetwo
     check_choice("cell", cell, sorted(CELL_NAMES))
     activation = _activation(cell, activation)
     arrays = _load(state_dict, "state_dict")
-    prefixes = sorted({p for k in arrays if (p := _prefix_of(k, "weight_hh_l0")) is not None})
-    if len(prefixes) != 1:
-        raise ValueError("state_dict must hold one recurrent module's 'weight_hh_l0'; "
-                         f"got {len(prefixes)} ({sorted(arrays)}).")
-    own = {k[len(prefixes[0]):]: v for k, v in arrays.items() if k.startswith(prefixes[0])}
+    prefix, own = _module(arrays, "weight_hh_l0", "state_dict")
     for key in own:
         if _TORCH_NAME.match(key) and key not in TORCH_KEYS:
             raise ValueError(f"only single-layer, unidirectional modules without proj_size can be "
-                             f"imported; state_dict holds {prefixes[0] + key!r}.")
+                             f"imported; state_dict holds {prefix + key!r}.")
     name, n_gates = CELL_NAMES[cell], N_GATES[CELL_NAMES[cell]]
     module = f"{TORCH_MODULES[name]} (cell={cell!r})"
     if "weight_ih_l0" not in own:
-        raise ValueError(f"state_dict is missing {prefixes[0] + 'weight_ih_l0'!r} for an {module}; "
+        raise ValueError(f"state_dict is missing {prefix + 'weight_ih_l0'!r} for an {module}; "
                          f"got keys {sorted(arrays)}.")
     w_hh = np.asarray(own["weight_hh_l0"])
     n = w_hh.shape[-1] if w_hh.ndim == 2 else 0
@@ -287,7 +281,7 @@ def from_torch(state_dict, cell, readout=None, activation=None) -> ImportedNetwo
                          "bias_ih_l0 and bias_hh_l0, or neither (bias=False).")
     b_ih, b_hh = (_array(own, k, what, (n_gates * n,), f"[{g}]", context) if biases else np.zeros(n_gates * n)
                   for k in ("bias_ih_l0", "bias_hh_l0"))
-    out = _torch_readout(readout, n)
+    out = _readout(readout, n, torch=True)
     source = f"torch {TORCH_MODULES[name]}"
     if name != "gru":
         return make_network(cell, w_ih.T, w_hh.T, b_ih + b_hh, readout=out, activation=activation,
@@ -298,36 +292,13 @@ def from_torch(state_dict, cell, readout=None, activation=None) -> ImportedNetwo
                         readout=out, activation=activation, source=source)
 
 
-def _keras_readout(readout, n_units):
-    if readout is None:
-        return None
-    if isinstance(readout, keras.layers.Layer):
-        if not isinstance(readout, keras.layers.Dense):
-            raise TypeError(f"readout must be a keras Dense layer; got {type(readout).__name__}.")
-        if not readout.built:
-            raise ValueError("readout Dense must be built (call it once) before it is imported.")
-        act = readout.get_config()["activation"]
-        if act != "linear":
-            raise ValueError(f"readout Dense must be linear (activation='linear'); got {act!r}.")
-        readout = (readout.kernel.numpy(), readout.bias.numpy() if readout.use_bias else None)
-    elif hasattr(readout, "keys"):
-        readout = (readout["kernel"], readout.get("bias"))
-    if not isinstance(readout, (tuple, list)) or len(readout) != 2:
-        raise TypeError("readout must be a Dense layer, a pair (kernel [N, K], bias [K]) or a dict "
-                        f"with 'kernel' and 'bias'; got {type(readout).__name__}.")
-    w = _array({"kernel": readout[0]}, "kernel", "readout", (n_units, None), f"[N={n_units}, K]")
-    b = np.zeros(w.shape[1]) if readout[1] is None else \
-        _array({"bias": readout[1]}, "bias", "readout", (w.shape[1],), f"[K={w.shape[1]}]")
-    return w, b
-
-
 def _from_keras_arrays(arrays, cell, activation, reset_after, readout, source):
     """A network from Keras-layout ``kernel``, ``recurrent_kernel`` and optional ``bias``."""
     name, n_gates = CELL_NAMES[cell], N_GATES[CELL_NAMES[cell]]
     rec = np.asarray(arrays["recurrent_kernel"])
     n = rec.shape[0] if rec.ndim == 2 else 0
     g = f"{n_gates}*N" if n_gates > 1 else "N"
-    what, context = "weights", f" for a Keras {TORCH_MODULES[name][3:]} (cell={cell!r}) of N={n} units"
+    what, context = "weights", f" for a Keras {KERAS_LAYERS[name]} (cell={cell!r}) of N={n} units"
     rec = _array(arrays, "recurrent_kernel", what, (n, n_gates * n), f"[N, {g}]", context)
     kernel = _array(arrays, "kernel", what, (None, n_gates * n), f"[M, {g}]", context)
     bias = arrays.get("bias")
@@ -384,7 +355,7 @@ def from_keras(layer, readout=None) -> ImportedNetwork:
     reset_after = bool(cell.reset_after) if name == "gru" else None
     source = f"keras {type(cell).__name__}" + (f"(reset_after={reset_after})" if name == "gru" else "")
     return _from_keras_arrays(arrays, name, activation, reset_after,
-                              _keras_readout(readout, cell.units), source)
+                              _readout(readout, cell.units, torch=False), source)
 
 
 def _auto_readout(arrays, rnn_prefix, name):
@@ -437,24 +408,21 @@ def load_foreign_network(path, format="torch", cell=None, activation=None, reado
     check_choice("format", format, FORMATS)
     arrays = _load(path, "path")
     rec_name = "weight_hh_l0" if format == "torch" else "recurrent_kernel"
-    prefixes = sorted({p for k in arrays if (p := _prefix_of(k, rec_name)) is not None})
-    if len(prefixes) != 1:
-        raise ValueError(f"{os.fspath(path)} must hold one recurrent module's {rec_name!r}; got "
-                         f"{len(prefixes)} (keys {sorted(arrays)}).")
-    rec = np.asarray(arrays[prefixes[0] + rec_name])
+    prefix, own = _module(arrays, rec_name, os.fspath(path))
+    rec = np.asarray(own[rec_name])
     if rec.ndim != 2:
-        raise ValueError(f"{prefixes[0] + rec_name!r} must be 2-D; got shape {rec.shape}.")
+        raise ValueError(f"{prefix + rec_name!r} must be 2-D; got shape {rec.shape}.")
     n_units, n_gates = (rec.shape[1], rec.shape[0] // rec.shape[1]) if format == "torch" else \
         (rec.shape[0], rec.shape[1] // rec.shape[0])
     if cell is None:
         cell = {1: "rnn", 3: "gru", 4: "lstm"}.get(n_gates)
         if cell is None:
-            raise ValueError(f"cannot tell the cell from {prefixes[0] + rec_name!r} of shape {rec.shape} "
+            raise ValueError(f"cannot tell the cell from {prefix + rec_name!r} of shape {rec.shape} "
                              "(1, 3 or 4 gate blocks); pass cell.")
     check_choice("cell", cell, sorted(CELL_NAMES))
-    weight, convert = ("weight", _torch_readout) if format == "torch" else ("kernel", _keras_readout)
+    weight = "weight" if format == "torch" else "kernel"
     if readout == "auto":
-        out = _auto_readout(arrays, prefixes[0], weight)
+        out = _auto_readout(arrays, prefix, weight)
     elif readout is None:
         out = None
     else:
@@ -462,13 +430,7 @@ def load_foreign_network(path, format="torch", cell=None, activation=None, reado
             raise ValueError(f"readout {readout!r}: the file has no {readout + weight!r}; keys {sorted(arrays)}.")
         out = (arrays[readout + weight], arrays.get(readout + "bias"))
     if format == "torch":
-        return from_torch({k: v for k, v in arrays.items() if k.startswith(prefixes[0])}, cell,
-                          readout=out, activation=activation)
-    _check_cell(cell, n_gates, "Keras")
-    if activation is None:
-        activation = "tanh"
-    check_choice("activation", activation, ["relu", "tanh"])
-    own = {k[len(prefixes[0]):]: v for k, v in arrays.items()
-           if k.startswith(prefixes[0]) and k[len(prefixes[0]):] in ("kernel", "recurrent_kernel", "bias")}
-    return _from_keras_arrays(own, cell, activation, reset_after, convert(out, n_units),
+        return from_torch(own, cell, readout=out, activation=activation)
+    activation = check_choice("activation", activation or "tanh", ["relu", "tanh"])
+    return _from_keras_arrays(own, cell, activation, reset_after, _readout(out, n_units, torch=False),
                               f"keras {os.path.basename(os.fspath(path))}")

@@ -254,7 +254,8 @@ def test_file_errors(tmp_path):
         rnn_dyn.load_foreign_network(tmp_path / "gru.npz", format="keras")
     net = rnn_dyn.load_foreign_network(tmp_path / "gru.npz", format="keras", reset_after=False)
     assert not net.cell.reset_after
-    with pytest.raises(ValueError, match="cell='lstm' needs 4 gate blocks, but the Keras weights hold 3"):
+    with pytest.raises(ValueError, match=r"weights\['recurrent_kernel'\] must have shape \[N, 4\*N\] = \(4, 16\) "
+                                         r"for a Keras LSTM \(cell='lstm'\) of N=4 units; got \(4, 12\)"):
         rnn_dyn.load_foreign_network(tmp_path / "gru.npz", format="keras", cell="lstm")
     with pytest.raises(ValueError, match=r"format must be one of \['keras', 'torch'\]; got 'onnx'"):
         rnn_dyn.load_foreign_network(tmp_path / "gru.npz", format="onnx")
