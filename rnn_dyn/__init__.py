@@ -28,6 +28,9 @@ _EXPORTS = {
     "mantel_test": "rnn_dyn.statistics",
     "bootstrap_ci": "rnn_dyn.statistics",
     "compute_claims": "rnn_dyn.claims",
+    "from_torch": "rnn_dyn.importers",
+    "from_keras": "rnn_dyn.importers",
+    "load_foreign_network": "rnn_dyn.importers",
 }
 __all__ = sorted(_EXPORTS) + ["similarity"]
 
