@@ -107,7 +107,7 @@ def _labels(networks) -> dict:
 def _embed_finite(D):
     """MDS of the networks with finite rows; NaN rows elsewhere."""
     from rnn_dyn.embedding import embed
-    from rnn_dyn.universality import comparable
+    from rnn_dyn.statistics import comparable
 
     ok = comparable(D)
     xy = np.full((len(D), 2), np.nan)
