@@ -319,8 +319,8 @@ class AnalysisConfig:
     ``n_starts``: fixed-point search starts per network and condition (``None``:
     1024 spread over the task's conditions, at least 64); ``fixed_points``:
     further options of :func:`~rnn_dyn.find_fixed_points`.  ``metrics``: the
-    geometry comparisons per task, names of ``GEOMETRY`` (``svcca`` and ``cka``
-    always; the universality table and the claims use them).  ``mode`` and
+    geometry comparisons per task, names of ``GEOMETRY`` (with topology,
+    ``svcca`` and ``cka`` always: the universality table and the claims use them).  ``mode`` and
     ``n_perturb``: the flip-flop transition graphs.  ``n_permutations`` and
     ``n_bootstrap``: the claims' statistics (SPEC §6).
     """
@@ -344,7 +344,7 @@ class AnalysisConfig:
         metrics = _as_tuple("analysis.metrics", self.metrics)
         for m in metrics:
             check_choice("analysis.metrics", m, GEOMETRY)
-        object.__setattr__(self, "metrics", tuple(dict.fromkeys(("svcca", "cka") + metrics)))
+        object.__setattr__(self, "metrics", tuple(dict.fromkeys(metrics)))
         check_choice("analysis.mode", self.mode, TOPOLOGY_MODES)
         check_positive("analysis.n_perturb", self.n_perturb, integer=True)
         check_range("analysis.n_permutations", self.n_permutations, 99, math.inf, integer=True)

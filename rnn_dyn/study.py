@@ -52,6 +52,8 @@ class Study:
 
     def __init__(self, exp_id, tasks, stages, analysis: AnalysisConfig, pool):
         self.exp_id, self.tasks, self.stages, self.analysis, self.pool = exp_id, list(tasks), stages, analysis, pool
+        extra = ("svcca", "cka") if "topology" in stages else ()  # the universality table's and claims'
+        self.metrics = tuple(dict.fromkeys(extra + analysis.metrics))
         self.table = {t: {"finished": 0, "skipped": 0, "diverged": 0, "failed": 0} for t in self.tasks}
         self.kinds = []  # what job i is: (kind, details)
         self.outstanding = {t: 0 for t in self.tasks}  # training and fixed-point jobs per task
@@ -182,7 +184,7 @@ class Study:
     def _topology_key(self, task, ids):
         a = self.analysis
         return tracking.stage_key(kind="topology", task=task, runs=ids, mode=a.mode, n_perturb=a.n_perturb,
-                                  seed=a.seed, metrics=a.metrics)
+                                  seed=a.seed, metrics=self.metrics)
 
     def _task_job(self, task) -> list:
         """The job of ``task``'s distances, topology and trained-vs-untrained comparison, once its
@@ -197,7 +199,7 @@ class Study:
             _say(f"{task}: {len(ids)} finished network(s), need {MIN_NETWORKS} or more for comparisons; skipped")
             return []
         geometry = {name: tracking.finished_stage(self.exp_id, self._comparison_key(name, ids))
-                    for name in self.analysis.metrics}
+                    for name in self.metrics}
         item = {"task": task, "run_ids": ids, "metrics": [n for n, rid in geometry.items() if rid is None]}
         if "topology" in wanted:
             topo = tracking.finished_stage(self.exp_id, self._topology_key(task, ids))
