@@ -21,13 +21,15 @@ from collections import Counter
 
 import numpy as np
 
-from rnn_dyn.dynamics import compute_integration_modes, compute_oscillatory_modes
+from rnn_dyn.integration import compute_integration_modes
+from rnn_dyn.oscillation import compute_oscillatory_modes
 from rnn_dyn.embedding import separation
 from rnn_dyn.statistics import comparable  # noqa: F401 (re-exported: it used to live here)
 from rnn_dyn.fixed_points import FixedPoints
 from rnn_dyn.tasks import Task
 from rnn_dyn.chains import compute_chain_graph, pairwise_chain_distances
-from rnn_dyn.topology import compute_transition_graphs, pairwise_graph_distances
+from rnn_dyn.graph_distances import pairwise_graph_distances
+from rnn_dyn.transition_graphs import compute_transition_graphs
 
 
 def _readout(population, h):
