@@ -29,7 +29,7 @@ from rnn_dyn._checks import check_choice, check_positive
 KINDS = ("angular", "euclidean", "wasserstein")
 RIDGE = 1e-8  # ridge of the DMD least squares
 NULL_TOL = 1e-10  # squared singular values below this fraction of the largest are null
-N_RESTARTS = 8
+N_RESTARTS = 16
 N_ITERS = 500
 _EXPLORE = 40  # steps with every start, before keeping each pair's best _KEEP
 _KEEP = 2
