@@ -1,22 +1,27 @@
 """Dynamical similarity analysis (DSA; Ostrow, Eisen, Kozachkov, Fiete, NeurIPS 2023).
 
-Each network's trajectories ``(n_trials, n_time, n_units)`` are delay-embedded in
-a Hankel matrix; :func:`dmd` fits a linear operator ``A`` (``u[t+1] = A u[t]``)
-in the leading singular coordinates of that matrix (HAVOK-style DMD). Two operators are compared up to an orthogonal change of basis,
+Each network's trajectories ``(n_trials, n_time, n_units)`` are delay-embedded
+in a Hankel matrix; :func:`dmd` fits a linear operator ``A`` (``u[t+1] = A u[t]``)
+in the leading singular coordinates of that matrix (HAVOK-style DMD). Two
+operators are compared up to an orthogonal change of basis,
 ``max_C tr(A_x^T C A_y C^T) / (||A_x|| ||A_y||)`` over orthogonal ``C``
 (Procrustes over vector fields), or by the optimal transport between their
-eigenvalues. With full rank the operator is fixed up to an orthogonal map by
-the dynamics alone, so DSA is blind to any invertible observation map.
+eigenvalues. At full rank, the same trajectories seen through any invertible
+observation map give orthogonally similar operators (distance 0). The same
+dynamics visited with a different state distribution (other initial
+conditions) give similar, not orthogonally similar, operators: compare networks
+on the same inputs.
 
 :func:`operator_distances` solves the orthogonal problem for all pairs at once:
 Riemannian gradient ascent with momentum on O(n) (a polar retraction by a
-Newton-Schulz step), batched over pairs and restarts, from both determinant
+Newton-Schulz step), batched over pairs and starts, from both determinant
 signs: two spectral starts (the symmetric parts' eigenbases, signs chosen by
-the rest of the operators), the identity, a reflection, and random rotations
-shared by all pairs (from ``seed``). After ``_EXPLORE`` steps only each pair's
-best two starts continue until the gradient vanishes. The value reported is
-that of an exactly orthogonal ``C``, so a distance is never below the true one.
-Numerics: float64; the first axis of every batch is the pair.
+the rest of the operators), the identity and a row swap (the reference's two
+starts), and random rotations shared by all pairs (from ``seed``). After
+``_EXPLORE`` steps only each pair's best ``_KEEP`` starts continue until the
+gradient vanishes (float32), then the best is polished in float64. The value
+reported is that of an exactly orthogonal ``C`` (a polar factor), so a
+distance is never below the one that ``C`` attains.
 """
 from __future__ import annotations
 
