@@ -33,7 +33,10 @@ STAGES = ("fixed_points", "compare", "topology", "report")  # a study's analyses
 # Geometry comparisons by name: (similarity metric, its options). SVCCA keeps 95% of the
 # variance by default; the SVCCA authors also used a fixed k (SPEC §5).
 GEOMETRY = {"svcca": ("svcca", {}), "svcca_k10": ("svcca", {"k": 10}), "svcca_k20": ("svcca", {"k": 20}),
-            "cka": ("cka", {}), "cca": ("cca", {}), "procrustes": ("procrustes", {})}
+            "cka": ("cka", {}), "cca": ("cca", {}), "procrustes": ("procrustes", {}),
+            # Dynamical similarity (Ostrow et al. 2023): DMD operators of the probe trajectories
+            # compared up to rotation; rank 10 as in its authors' examples.
+            "dsa": ("dsa", {"n_delays": 1, "rank": 10, "kind": "angular"})}
 TOPOLOGY_MODES = ("matching", "paper")
 
 
@@ -328,7 +331,7 @@ class AnalysisConfig:
     n_starts: int | None = None
     seed: int = 0
     fixed_points: dict = field(default_factory=dict)
-    metrics: tuple = ("svcca", "cka", "svcca_k10", "svcca_k20", "cca")
+    metrics: tuple = ("svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa")
     mode: str = "matching"
     n_perturb: int = 100
     n_permutations: int = 999

@@ -77,7 +77,7 @@ def train(task="flipflop", cell="gru", activation="tanh", n_units=64, experiment
     --clip --optimizer --n_time``.  Returns the run ids.
     """
     from rnn_dyn import config as cfg
-    from rnn_dyn.study import train_one
+    from rnn_dyn.sweep import train_one
 
     parts = _split_flags(flags, own=("task", "cell", "activation", "n_units", "experiment", "threads"))
     run = cfg.RunConfig(
@@ -101,7 +101,8 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     RUNNING are closed as KILLED first.
     """
     from rnn_dyn.config import SweepConfig
-    from rnn_dyn.study import plan, run_study
+    from rnn_dyn.study import run_study
+    from rnn_dyn.sweep import plan
 
     _unknown_flags(overrides, [f.name for f in dataclasses.fields(SweepConfig)]
                    + ["spec", *POOL_FLAGS, "dry_run", "verbose"])

@@ -88,14 +88,14 @@ def fixed_points_job(item: dict) -> list:
 
 
 def representations(networks) -> list:
-    """Each network's hidden states on its task's probe set, ``[n_trials * n_time, n_units]``."""
+    """Each network's hidden states on its task's probe set, ``[n_trials, n_time, n_units]``."""
     from rnn_dyn.population import probe_representation
 
     reps = [None] * len(networks)
     for group in _groups(networks):
         population, task, _ = _population([networks[i] for i in group])
         for i, r in zip(group, probe_representation(population, task)):
-            reps[i] = r
+            reps[i] = r.reshape(-1, task.cfg.n_time, r.shape[-1])
     return reps
 
 
@@ -128,7 +128,10 @@ def compare_job(item: dict) -> dict:
     labels = _labels(networks)
     varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
     for name in item["metrics"]:
-        D = pairwise_distances(reps, metric=GEOMETRY[name][0], **GEOMETRY[name][1])
+        metric, options = GEOMETRY[name]
+        # DSA compares trajectories (trials x time x units); the others, states (samples x units)
+        D = pairwise_distances(reps if metric == "dsa" else [r.reshape(-1, r.shape[-1]) for r in reps],
+                               metric=metric, **options)
         xy = embed(D)
         title = f"{item['task']}: {name} ({len(networks)} networks)"
         out[name] = {"distances": D, "embedding": xy, "separation": separation(D, varied) if varied else {},
@@ -206,7 +209,8 @@ def topology_job(item: dict) -> dict:
                  for lab in sorted(set(config))}  # medians: a ratio near 0/0 makes means useless
     summary = {"n_networks": len(networks), "separation": table, "by_config": by_config}
     embeddings = {m: _embed_finite(D) for m, D in matrices.items()}
-    figures = {"universality": plot_universality({m: embeddings[m] for m in ("topology", "svcca", "cka")},
+    shown = [m for m in ("topology", "svcca", "cka", "dsa") if m in embeddings]
+    figures = {"universality": plot_universality({m: embeddings[m] for m in shown},
                                                  labels, f"{name}: {len(networks)} networks"),
                name: _task_figure(task, results, config)}
     if name == "flipflop":

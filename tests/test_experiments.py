@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from rnn_dyn import experiments, study
+from rnn_dyn import experiments
+from rnn_dyn import sweep as sweep_module
 from rnn_dyn.config import SEARCH_FIELDS, SweepConfig, apply_search, best_candidate
 
 TINY = dict(tasks=["flipflop", "context"], cells=["gru"], activations=["tanh"], n_units=[4], seeds=2,
@@ -192,7 +193,7 @@ def test_a_search_whose_candidates_all_diverge_fails_its_seeds(mlflow_store):
                       "diverged_step": np.array([3, 1]), "seconds": 0.1}, None
 
     table = {"flipflop": {"failed": 0}}
-    winners, n_searched = study._search(Pool(), tracking.get_experiment_id("diverged"), [job], table, 2)
+    winners, n_searched = sweep_module.search(Pool(), tracking.get_experiment_id("diverged"), [job], table, 2)
     assert winners == {} and n_searched == 1 and table["flipflop"]["failed"] == 2
     (run,) = _runs("diverged", "search")
     assert run.info.status == "FAILED" and run.data.tags["rnn_dyn.error"] == "every candidate diverged"
