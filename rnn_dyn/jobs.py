@@ -129,12 +129,16 @@ def compare_job(item: dict) -> dict:
     varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
     for name in item["metrics"]:
         metric, options = GEOMETRY[name]
-        # DSA compares trajectories (trials x time x units); the others, states (samples x units)
-        D = pairwise_distances(reps if metric == "dsa" else [r.reshape(-1, r.shape[-1]) for r in reps],
-                               metric=metric, **options)
+        if metric == "dsa":  # trajectories (trials x time x units), at most the narrowest network's rank
+            width = min(r.shape[-1] for r in reps) * options["n_delays"]
+            options = {**options, "rank": min(options["rank"], width)}
+            D = pairwise_distances(reps, metric=metric, **options)
+        else:  # states (samples x units)
+            D = pairwise_distances([r.reshape(-1, r.shape[-1]) for r in reps], metric=metric, **options)
         xy = embed(D)
         title = f"{item['task']}: {name} ({len(networks)} networks)"
         out[name] = {"distances": D, "embedding": xy, "separation": separation(D, varied) if varied else {},
+                     "options": options,
                      "figure": png(plot_embedding(xy, labels, title=title))}
     return out
 

@@ -229,7 +229,6 @@ class Study:
             tracking.log_failed(self.exp_id, "topology", key, f"topology-{task}", {"task": task}, error)
             _say(f"FAILED analyses of {task}: {_last_line(error)}")
             return
-        params = lambda m: {"task": task, "metric": GEOMETRY[m][0], "n_networks": len(ids), **GEOMETRY[m][1]}  # noqa
         nets = item["networks"]
         labels = {"cell": np.array([c["model"]["cell"] for _, c in nets]),
                   "activation": np.array([c["model"]["activation"] for _, c in nets]),
@@ -237,7 +236,8 @@ class Study:
                   "seed": np.array([c["train"]["seed"] for _, c in nets])}
         for name, r in result.get("compare", {}).items():
             tracking.log_stage(self.exp_id, "comparison", self._comparison_key(name, ids), f"compare-{task}-{name}",
-                               params(name), {f"separation_{k}": v for k, v in r["separation"].items()},
+                               {"task": task, "metric": GEOMETRY[name][0], "n_networks": len(ids), **r["options"]},
+                               {f"separation_{k}": v for k, v in r["separation"].items()},
                                arrays={"distances": {"distances": r["distances"], "run_ids": np.array(ids),
                                                      "embedding": r["embedding"], **labels}},
                                figures={"mds": r["figure"]})
