@@ -350,8 +350,11 @@ def place_foreign(experiment, path, format="torch", cell=None, task=None, metric
     from rnn_dyn.population import probe_representation
     from rnn_dyn.similarity import pairwise_distances
 
-    reps = jobs.representations(networks) + [probe_representation(net, task_)[0]]
     name, options = GEOMETRY[metric]
+    # samples x units; trials x time x units for a metric of trajectories (DSA, where it exists)
+    shape = (-1, task_.cfg.n_time) if name == "dsa" else (-1,)
+    reps = [r.reshape(*shape, r.shape[-1]) for r in
+            jobs.representations(networks) + [probe_representation(net, task_)[0]]]
     D = pairwise_distances(reps, metric=name, **options)
     xy = jobs._embed_finite(D)
     models = [c["model"] for _, c in networks]
