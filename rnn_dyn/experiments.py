@@ -4,8 +4,8 @@ Commands
 --------
 sweep    Run a sweep spec (default ``experiments/quick.yaml``): train, then the study's analyses.
 train    Train one population and log it to MLflow.
-analyze  Fixed points and linearizations of the finished networks of an experiment.
-compare  Distance matrices between the finished networks of an experiment.
+analyze  Fixed points and linearizations of the finished networks of an experiment (or of ``--weights``).
+compare  Distance matrices between the finished networks of an experiment (and where ``--with`` sits).
 topology Fixed-point topology next to geometry: the universality table (paper §3-4).
 report   The paper's claims with verdicts and figures: ``report.html`` and ``claims.json``.
 
@@ -126,8 +126,8 @@ def _analyses(stages, experiment, tasks, pool_flags, **analysis):
     return dict(study.done)
 
 
-def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, executor="local", workers=None,
-            scheduler=None, **options):
+def analyze(experiment=None, tasks=None, n_starts=None, seed=0, executor="local", workers=None,
+            scheduler=None, weights=None, format="torch", cell=None, task=None, activation=None, **options):
     """Fixed points of every finished network of an experiment, under each condition input.
 
     Logs, as a child run of each network's run, ``fixed_points.npz``, the figure
@@ -135,26 +135,43 @@ def analyze(experiment="quick", tasks=None, n_starts=None, seed=0, executor="loc
     ``--n_starts`` per condition (default: 1024 spread over the task's conditions,
     at least 64); other flags go to ``find_fixed_points`` (``--tol_q --max_iters
     --tol_unique ...``).  Networks already analysed with the same settings are skipped.
+    ``--weights net.npz --format torch|keras [--cell gru] [--task flipflop]``: a network
+    trained elsewhere instead, one run in ``--experiment`` (default ``foreign``).
     """
     from rnn_dyn.study import check_fixed_point_options
 
+    if weights is not None:
+        from rnn_dyn.foreign import analyze_foreign
+        return analyze_foreign(weights, format, cell, task, experiment or "foreign", n_starts, seed,
+                               activation, **options)
+    if task or cell or activation:
+        raise ValueError("--task, --cell and --activation are for --weights (an experiment's tasks: --tasks).")
     check_fixed_point_options(options)
-    return _analyses(["fixed_points"], experiment, tasks, dict(executor=executor, workers=workers,
-                                                                scheduler=scheduler),
-                     n_starts=n_starts, seed=seed, fixed_points=options)
+    pool = dict(executor=executor, workers=workers, scheduler=scheduler)
+    return _analyses(["fixed_points"], experiment or "quick", tasks, pool, n_starts=n_starts, seed=seed,
+                     fixed_points=options)
 
 
-def compare(experiment="quick", metric="svcca", tasks=None, executor="local", workers=None, scheduler=None):
+def compare(experiment="quick", metric="svcca", tasks=None, executor="local", workers=None, scheduler=None,
+            **foreign):
     """Distances between the finished networks of each task, on the task's probe set.
 
     Logs, per task, a ``comparison`` run with ``distances.npz`` (matrix, ordered
     network run ids and their params, MDS embedding), the MDS map coloured by cell
     and by activation, and the separation (silhouette) by each label.  ``--metric``
     one of ``svcca cka cca procrustes svcca_k10 svcca_k20`` (SVCCA keeps 95% of the
-    variance; ``_k10``: 10 directions).  Skips what is done.
+    variance; ``_k10``: 10 directions).  Skips what is done.  ``--with net.npz --format
+    torch|keras [--cell gru] [--task flipflop]``: where a network trained elsewhere sits among them.
     """
     from rnn_dyn._checks import check_choice
     from rnn_dyn.config import GEOMETRY
+
+    if foreign:
+        from rnn_dyn.foreign import place_foreign
+        _unknown_flags(foreign, ("with", "format", "cell", "task", "activation"))
+        if "with" not in foreign:
+            raise ValueError(f"--{', --'.join(foreign)} need(s) --with WEIGHTS.npz.")
+        return place_foreign(experiment, foreign.pop("with"), metric=metric, **foreign)
 
     check_choice("metric", metric, GEOMETRY)
     return _analyses(["compare"], experiment, tasks, dict(executor=executor, workers=workers, scheduler=scheduler),
