@@ -260,6 +260,11 @@ class Study:
                 {"metric": "cca", "n_networks": len(vanilla)}, {},
                 arrays={"untrained": {**r["arrays"], "run_ids": np.array(vanilla)}}, figures=r["figures"],
                 writers={"groups.json": tracking.write_json(r["summary"])})
+            means = dict(zip(r["summary"]["groups"], r["summary"]["mean_distance"]))
+            if {"trained relu", "untrained relu", "trained tanh"} <= set(means):
+                row = dict(zip(r["summary"]["groups"], means["trained relu"]))
+                _say(f"{task}: trained vs untrained (CCA): trained relu to untrained relu "
+                     f"{row['untrained relu']:.3f}, to trained tanh {row['trained tanh']:.3f}")
 
     # -- the report --------------------------------------------------------------------
     def report(self, note=""):
