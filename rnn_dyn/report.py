@@ -129,9 +129,10 @@ def _subset_maps(arrays: dict, metric: str = "svcca") -> list:
 def _topology_map(arrays: dict, task: str):
     labels = {"cell": [c.partition("/")[0] for c in arrays["config"].astype(str)],
               "activation": [c.partition("/")[2] for c in arrays["config"].astype(str)]}
-    maps = {m: arrays[f"embedding_{m}"] for m in ("topology", "svcca") if f"embedding_{m}" in arrays}
-    if not maps or not any(np.isfinite(xy).all(axis=1).sum() > 1 for xy in maps.values()):
-        return "no finite topology or SVCCA map (networks not comparable)"
+    maps = {m: arrays[f"embedding_{m}"] for m in ("topology", "svcca")
+            if f"embedding_{m}" in arrays and np.isfinite(arrays[f"embedding_{m}"]).all(axis=1).sum() > 1}
+    if "topology" not in maps:
+        return "no topology map: too few networks with comparable fixed-point graphs"
     return plotting.plot_universality(maps, labels, f"{task}: topology (fixed points) next to geometry (SVCCA), MDS")
 
 
@@ -180,9 +181,22 @@ def _examples_per_config(config) -> list:
     return sorted({lab: i for i, lab in reversed(list(enumerate(config)))}.values())
 
 
+def _eigenvalues_only(path):
+    """A :class:`~rnn_dyn.fixed_points.FixedPoints` with the eigenvalues, networks and conditions of
+    ``path`` and nothing else (Jacobians and eigenvectors left unread: all a sine frequency needs)."""
+    from dataclasses import fields
+
+    from rnn_dyn.fixed_points import FixedPoints
+
+    with np.load(path) as f:
+        real = {k: f[k] for k in ("eigvals", "network", "condition", "qstar")}
+        real["n_networks"] = int(f["n_networks"])
+    empty = np.zeros((len(real["qstar"]), 0))
+    return FixedPoints(**{x.name: real.get(x.name, empty) for x in fields(FixedPoints)})
+
+
 def _sine_figures(arrays, examples, fixed_point_runs):
     from rnn_dyn.dynamics import compute_oscillatory_modes
-    from rnn_dyn.fixed_points import FixedPoints
 
     if not examples:
         return {"fig2_trajectories": ("no example network", "")}
@@ -207,7 +221,7 @@ def _sine_figures(arrays, examples, fixed_point_runs):
     freq, labels = [], []
     for rid, lab in zip(arrays["run_ids"].astype(str), arrays["config"].astype(str)):
         if rid in fixed_point_runs:
-            fps = FixedPoints.load(tracking.artifact(fixed_point_runs[rid], "fixed_points.npz"))
+            fps = _eigenvalues_only(tracking.artifact(fixed_point_runs[rid], "fixed_points.npz"))
             freq.append(compute_oscillatory_modes(fps, omega).frequency[0])
             labels.append(lab)
     figs["fig2_frequency"] = (plotting.plot_sine_frequencies(omega, np.array(freq), labels) if freq else
@@ -364,6 +378,24 @@ def scale_table(scale: list) -> str:
                    "(max)", "diverged"], rows)
 
 
+def scale_summary(scale: list) -> str:
+    """One sentence per task: networks, per configuration, units, iterations, losses, divergences."""
+    lines = []
+    for task in sorted({r["task"] for r in scale}, key=_task_rank):
+        rows = [r for r in scale if r["task"] == task]
+        f = np.concatenate([r["fractions"] for r in rows])
+        per = sorted({r["networks"] for r in rows})
+        units = sorted({u for r in rows for u in r["units"].split(", ")})
+        its = sorted({i for r in rows for i in r["iterations"].split(", ")})
+        lines.append(f"<li><b>{html.escape(task)}</b>: {len(f)} networks in {len(rows)} configurations "
+                     f"({'–'.join(map(str, (per[0], per[-1]))) if len(per) > 1 else per[0]} each), "
+                     f"{html.escape(', '.join(units))} units, {html.escape(', '.join(its))} iterations; "
+                     f"final loss below {LOSS_THRESHOLD:g} of the zero-output loss for "
+                     f"{int(np.sum(f[np.isfinite(f)] < LOSS_THRESHOLD))} of {len(f)}; "
+                     f"{sum(r['diverged'] for r in rows)} diverged.</li>")
+    return f"<ul>{''.join(lines)}</ul>"
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -392,7 +424,7 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
              "<h2>Claims</h2>", claims_table(claims),
              "<h2>Sensitivity of the geometry claims to the method</h2>",
              sensitivity_table(sensitivity) if sensitivity else "<p class='skip'>No sensitivity rows given.</p>",
-             "<h2>Scale of the study</h2>", scale_table(scale) if scale else "<p class='skip'>No network runs.</p>"]
+             "<h2>Scale of the study</h2>", scale_summary(scale) + scale_table(scale) if scale else "<p class='skip'>No network runs.</p>"]
     for head, figs, extra in sections:
         parts.append(f"<h2>{html.escape(head)}</h2>{extra}")
         for name, (fig, caption) in figs.items():

@@ -39,3 +39,10 @@ def test_public_api():
     for name in rnn_dyn.__all__:
         assert getattr(rnn_dyn, name) is not None
     assert callable(rnn_dyn.similarity.cka)
+
+
+def test_figures_import_neither_mlflow_nor_tensorflow():
+    code = ("import sys, rnn_dyn.paper_figures; "
+            "print([m for m in ('mlflow', 'tensorflow', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
