@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from rnn_dyn import paper_figures as pf  # noqa: E402
-from rnn_dyn import report  # noqa: E402
+from rnn_dyn import report, report_html  # noqa: E402
 
 # Every task, a vanilla and a gated cell, both activations: the smallest study with all figures' inputs.
 SPEC = dict(tasks=["flipflop", "sine", "context"], cells=["vanilla", "gru"], activations=["tanh", "relu"],
@@ -109,7 +109,7 @@ def test_report_of_a_tiny_study(mlflow_store, tmp_path):
     assert page.count("<img src=\"data:image/png;base64,") + page.count("src='data:image/png;base64,") == \
         run.data.metrics["n_figures"]
     # fig1_mds needs three tanh networks: only two here, so a one-line note replaces it.
-    assert "fig1_mds skipped" in text and "SVCCA k=10" in text and "vanilla/relu" in text
+    assert "fig1_mds skipped" in text and "fig3_mds skipped" in text and "SVCCA k=10" in text and "vanilla/relu" in text
 
     saved = json.load(open(tracking.artifact(rid, "claims.json")))
     assert saved == {"claims": CLAIMS, "sensitivity": SENSITIVITY}
@@ -130,13 +130,13 @@ def test_a_study_without_tasks_skips_their_figures(mlflow_store):
 
 
 def test_tables_format_and_colour_verdicts():
-    table = report.claims_table(CLAIMS)
+    table = report_html.claims_table(CLAIMS)
     assert table.count("class='v-reproduced'") == 1 and table.count("class='v-contradicted'") == 1
     assert "[0.1, 0.3]" in table and "&lt;tracks&gt;" in table and "—" in table
-    sens = report.sensitivity_table(SENSITIVITY + [{**SENSITIVITY[0], "method": "svcca_k20", "value": 0.4}])
+    sens = report_html.sensitivity_table(SENSITIVITY + [{**SENSITIVITY[0], "method": "svcca_k20", "value": 0.4}])
     header = sens.split("</thead>")[0]
     assert header.index("SVCCA 95%") < header.index("SVCCA k=10") < header.index("SVCCA k=20") < header.index("CKA")
-    assert report._fmt(float("nan")) == "—" and report._fmt(0.0012345) == "0.00123" and report._fmt(3) == "3"
+    assert report_html.fmt(float("nan")) == "—" and report_html.fmt(0.0012345) == "0.00123" and report_html.fmt(3) == "3"
 
 
 def test_configurations_sort_in_the_papers_order():
@@ -170,3 +170,16 @@ def test_figures_draw_from_arrays():
         pf.plot_trajectories(states, [0, 1])
     for f in figs:
         plt.close(f)
+
+
+def test_geometry_maps_are_recomputed_on_the_papers_subsets():
+    rng = np.random.default_rng(1)
+    config = np.array(["vanilla/tanh", "gru/tanh", "gru/tanh", "vanilla/relu", "vanilla/relu", "vanilla/tanh"])
+    X = rng.standard_normal((6, 4))
+    arrays = {"config": config, "distances_svcca": np.linalg.norm(X[:, None] - X[None], axis=-1)}
+    panels = report._subset_maps(arrays)
+    assert [(t.split(": ")[1], xy.shape, list(lab)) for t, xy, lab in panels] == [
+        ("tanh networks, by cell (4)", (4, 2), ["vanilla", "gru", "gru", "vanilla"]),
+        ("vanilla networks, by activation (4)", (4, 2), ["tanh", "relu", "relu", "tanh"])]
+    arrays["distances_svcca"][0, 1] = arrays["distances_svcca"][1, 0] = np.nan  # not comparable: no map
+    assert [t for t, _, _ in report._subset_maps(arrays)] == ["SVCCA: vanilla networks, by activation (4)"]
