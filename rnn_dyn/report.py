@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 
 from rnn_dyn import paper_figures as pf  # noqa: E402
 from rnn_dyn import plotting, tracking  # noqa: E402
-from rnn_dyn.report_html import LOSS_THRESHOLD, TASK_ORDER, fmt, render_html, table, task_rank  # noqa: E402
+from rnn_dyn.report_html import (LOSS_THRESHOLD, TASK_ORDER, VERDICTS, fmt, render_html, table,  # noqa: E402
+                                 task_rank)
 
 TASK_TITLES = {"flipflop": "Fig. 1 — 3-bit flip-flop", "sine": "Fig. 2 — frequency-cued sine wave",
                "context": "Fig. 3 — context-dependent integration"}
@@ -152,7 +153,8 @@ def _flipflop_figures(arrays, graphs, examples):
                                   "Probe trajectories in each network's top-3 PCA space, one network per "
                                   "architecture; stable fixed points filled, saddles open, unstable directions red."),
             "fig1_svcca_matrix": (pf.plot_distance_matrix(arrays["distances_svcca"], config,
-                                                          "flip-flop: SVCCA distance by configuration"),
+                                                          "flip-flop: SVCCA distance by configuration")
+                                  if "distances_svcca" in arrays else "no SVCCA matrix logged",
                                   "SVCCA distances between every pair of networks, ordered by configuration.")}
     firsts = [i for i in _examples_per_config(config) if f"matrix_{i}" in graphs]
     tg = [TransitionGraph(graphs[f"matrix_{i}"], graphs[f"readouts_{i}"], graphs[f"is_stable_{i}"]) for i in firsts]
@@ -360,8 +362,7 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
     writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity}))
     key = tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
                              claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
-    counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in ("reproduced", "contradicted",
-                                                                              "inconclusive")}
+    counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
     params = {"tasks": ",".join(tasks), "untrained_run": untrained_run or "", "note": note[:500],
               **{f"topology_{t}": r for t, r in topology_runs.items()}}
     return tracking.log_stage(experiment_id, "report", key, "report", params,

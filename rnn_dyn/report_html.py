@@ -77,9 +77,9 @@ def sensitivity_table(sensitivity: list) -> str:
         by_id.setdefault(str(r.get("id")), {})[r.get("method")] = r
     rows, classes = [], []
     for cid, cells in by_id.items():
-        rows.append([html.escape(cid)] + [
-            f"{html.escape(fmt(cells[m].get('value')))}<div class='measure'>p {html.escape(fmt(cells[m].get('p_value')))}"
-            f", n {html.escape(fmt(cells[m].get('n')))}</div>" if m in cells else "" for m in methods])
+        cell = lambda r: (f"{html.escape(fmt(r.get('value')))}<div class='measure'>"  # noqa: E731
+                          f"p {html.escape(fmt(r.get('p_value')))}, n {html.escape(fmt(r.get('n')))}</div>")
+        rows.append([html.escape(cid)] + [cell(cells[m]) if m in cells else "" for m in methods])
         classes.append([""] + [_verdict_class(cells[m].get("verdict")) if m in cells else "" for m in methods])
     return table(["claim"] + [METHOD_LABELS.get(m, str(m)) for m in methods], rows, classes)
 
@@ -119,8 +119,26 @@ vertical-align:top}th{background:#f0f0f0}.measure{font-size:11px;color:#666}.not
 
 def render_html(title: str, note: str, claims: list, sensitivity: list, scale: list, sections: list,
                 images: dict) -> str:
-    """The page; ``images`` is ``{figure name: PNG bytes}`` for the figures of ``sections``."""
-    counts = {v: sum(c.get("verdict") == v for c in claims) for v in ("reproduced", "contradicted", "inconclusive")}
+    """The report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    title, note : str
+        ``note`` (if any) is shown in a box above everything else.
+    claims, sensitivity : list of dict
+        Rows as :mod:`rnn_dyn.claims` returns them (see :func:`claims_table`, :func:`sensitivity_table`).
+    scale : list of dict
+        :func:`rnn_dyn.report.study_scale`'s rows.
+    sections : list of (title, {name: (figure or note, caption)}, html)
+        A figure whose name is not in ``images`` is shown as "<name> skipped: <note>".
+    images : dict
+        ``{figure name: PNG bytes}``, embedded as ``data:image/png;base64`` URIs.
+
+    Returns
+    -------
+    str
+    """
+    counts = {v: sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<div class='note'>{html.escape(note)}</div>" if note else "",
@@ -130,7 +148,8 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
              "<h2>Claims</h2>", claims_table(claims),
              "<h2>Sensitivity of the geometry claims to the method</h2>",
              sensitivity_table(sensitivity) if sensitivity else "<p class='skip'>No sensitivity rows given.</p>",
-             "<h2>Scale of the study</h2>", scale_summary(scale) + scale_table(scale) if scale else "<p class='skip'>No network runs.</p>"]
+             "<h2>Scale of the study</h2>",
+             scale_summary(scale) + scale_table(scale) if scale else "<p class='skip'>No network runs.</p>"]
     for head, figs, extra in sections:
         parts.append(f"<h2>{html.escape(head)}</h2>{extra}")
         for name, (fig, caption) in figs.items():

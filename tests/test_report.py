@@ -136,7 +136,8 @@ def test_tables_format_and_colour_verdicts():
     sens = report_html.sensitivity_table(SENSITIVITY + [{**SENSITIVITY[0], "method": "svcca_k20", "value": 0.4}])
     header = sens.split("</thead>")[0]
     assert header.index("SVCCA 95%") < header.index("SVCCA k=10") < header.index("SVCCA k=20") < header.index("CKA")
-    assert report_html.fmt(float("nan")) == "—" and report_html.fmt(0.0012345) == "0.00123" and report_html.fmt(3) == "3"
+    fmt = report_html.fmt
+    assert fmt(float("nan")) == "—" and fmt(0.0012345) == "0.00123" and fmt(3) == "3" and fmt([0.1, None]) == "[0.1, —]"
 
 
 def test_configurations_sort_in_the_papers_order():
