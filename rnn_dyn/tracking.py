@@ -404,6 +404,13 @@ def stage_run(experiment_id: str, kind: str, parent: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def stage_runs(experiment_id: str, kind: str) -> dict:
+    """``{parent run id: run id}`` of the newest finished stage run of ``kind`` per parent, in one query."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", order_by=["attributes.start_time ASC"],
+                              filter_string=f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'")
+    return {r.data.tags["mlflow.parentRunId"]: r.info.run_id for r in runs if "mlflow.parentRunId" in r.data.tags}
+
+
 def artifact(run_id: str, name: str) -> str:
     """Local path of artifact ``name`` of a run (downloaded if the store is remote)."""
     return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name)

@@ -62,3 +62,10 @@ def test_split_modules_stay_importable_from_their_old_home():
             home = getattr(value, "__module__", None)
             if home is not None and home != name:  # the same object as in the module it moved to
                 assert getattr(importlib.import_module(home), attr) is value, (name, attr)
+
+
+def test_figures_import_neither_mlflow_nor_tensorflow():
+    code = ("import sys, rnn_dyn.paper_figures; "
+            "print([m for m in ('mlflow', 'tensorflow', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
