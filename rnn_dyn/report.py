@@ -321,7 +321,7 @@ def _png(fig) -> bytes:
 
 
 def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | None, claims: list,
-                sensitivity: list, note: str = "") -> str:
+                sensitivity: list, note: str = "", key: str | None = None) -> str:
     """Build the figures and ``report.html`` and log them, with ``claims.json``, as a ``report`` run.
 
     Parameters
@@ -335,6 +335,8 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
         Rows of :func:`rnn_dyn.claims.compute_claims` and :func:`rnn_dyn.claims.sensitivity`.
     note : str
         Shown prominently at the top (e.g. that a quick run's verdicts mean little).
+    key : str, optional
+        The run's ``rnn_dyn.key`` (default: from its inputs), by which a rerun finds it.
 
     Returns
     -------
@@ -357,11 +359,11 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
                   if isinstance(fig, plt.Figure)}
     page = render_html("rnn_dyn: universality and individuality — report", note, claims, sensitivity,
                        [{k: v for k, v in r.items()} for r in scale], sections, images)
-    writers = {f"{name}.png": (lambda p, b=b: open(p, "wb").write(b)) for name, b in images.items()}
+    writers = {f"{name}.png": tracking.write_bytes(b) for name, b in images.items()}
     writers["report.html"] = lambda p: open(p, "w", encoding="utf-8").write(page)
     writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity}))
-    key = tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
-                             claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
+    key = key or tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
+                                    claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
     counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
     params = {"tasks": ",".join(tasks), "untrained_run": untrained_run or "", "note": note[:500],
               **{f"topology_{t}": r for t, r in topology_runs.items()}}
