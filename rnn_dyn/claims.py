@@ -25,7 +25,8 @@ alone (:mod:`rnn_dyn.statistics`), at ``ALPHA``:
 - ``inconclusive`` otherwise, with a ``reason``; also when a claim cannot be
   computed: task not run, matrix missing, or too few networks.  A test needs
   ``MIN_LABELS`` labels with at least ``MIN_PER_LABEL`` networks each (labels
-  with fewer are left out and listed in ``details``); a single-sample measure
+  with fewer are left out and listed in ``details``; ``MIN_PER_LABEL_BOOTSTRAP``
+  for the bootstrap intervals of ``*_universal``); a single-sample measure
   or a Mantel test needs ``MIN_NETWORKS``.  Networks with NaN distances are
   dropped from the test on that matrix (``details['n_nan_dropped']``).
 
@@ -51,6 +52,7 @@ from rnn_dyn.statistics import (bootstrap_ci, comparable, mantel_r, mantel_test,
 TASKS = ("flipflop", "sine", "context")
 ALPHA = 0.05  # significance level of every verdict
 MIN_PER_LABEL = 2  # networks a label needs to take part in a test
+MIN_PER_LABEL_BOOTSTRAP = 3  # ... in a bootstrap interval (with 2, most resamples repeat one network)
 MIN_LABELS = 2  # labels a test needs
 MIN_NETWORKS = 4  # networks a single-sample measure or a Mantel test needs
 SCAFFOLD = (8, 12, 6, 1)  # stable points, saddles with 1, 2, 3 unstable directions
@@ -98,19 +100,19 @@ def _array(arrays, key, n):
     return x
 
 
-def _select(matrices, keep, labels, subset):
+def _select(matrices, keep, labels, subset, min_per_label=MIN_PER_LABEL):
     """Indices of the networks a test uses: in ``keep``, finite in every matrix, in a label with enough networks."""
     idx = np.flatnonzero(keep)
     ok = comparable(sum(np.asarray(D)[np.ix_(idx, idx)] for D in matrices))
     idx = idx[ok]
     names, counts = np.unique(labels[idx], return_counts=True)
-    small = names[counts < MIN_PER_LABEL].tolist()
+    small = names[counts < min_per_label].tolist()
     idx = idx[~np.isin(labels[idx], small)]
     sizes = dict(zip(*np.unique(labels[idx], return_counts=True)))
     details = {"subset": subset, "n_subset": int(keep.sum()), "n_nan_dropped": int((~ok).sum()),
                "labels_dropped": small, "group_sizes": {str(k): int(v) for k, v in sizes.items()}}
     if len(sizes) < MIN_LABELS:
-        raise _Inconclusive(f"too few networks: {subset} need >= {MIN_LABELS} labels with >= {MIN_PER_LABEL} "
+        raise _Inconclusive(f"too few networks: {subset} need >= {MIN_LABELS} labels with >= {min_per_label} "
                             f"networks each; got {details['group_sizes'] or 'none'}", len(idx), details=details)
     return idx, details
 
@@ -159,7 +161,7 @@ def _geometry(arrays, untrained, st, by, metric="svcca", ci=True):
 def _universal(arrays, untrained, st, metric):
     _, cell, act = _labels(arrays)
     T, S = _array(arrays, f"distances_{metric}", len(cell)), _array(arrays, "distances_svcca", len(cell))
-    idx, details = _select([T, S], act == "tanh", cell, "tanh networks")
+    idx, details = _select([T, S], act == "tanh", cell, "tanh networks", MIN_PER_LABEL_BOOTSTRAP)
     T, S, labels = check_distances(T[np.ix_(idx, idx)], metric), check_distances(S[np.ix_(idx, idx)]), cell[idx]
 
     def difference(i):

@@ -50,7 +50,7 @@ def test_one_command_runs_the_whole_study_quietly(mlflow_store, tmp_path):
     assert "wall time" in out and "claim" in err
     assert len(_runs("network")) == 8 and len(_runs("fixed_points")) == 8
     comparisons = _runs("comparison")
-    assert Counter(r.data.params["task"] for r in comparisons) == {"flipflop": 5, "context": 5}
+    assert Counter(r.data.params["task"] for r in comparisons) == {"flipflop": 6, "context": 6}
     assert {r.data.params["task"] for r in _runs("topology")} == {"flipflop", "context"}
     assert len(_runs("untrained")) == 1
     (report,) = _runs("report")
@@ -111,7 +111,7 @@ def test_sigkill_during_fixed_points_leaves_no_process_and_the_rerun_does_nothin
     rerun = _command(tmp_path, "sweep", "--spec", spec, "--workers", "2")
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
-    for kind, n in (("network", 12), ("fixed_points", 12), ("comparison", 5), ("topology", 1)):
+    for kind, n in (("network", 12), ("fixed_points", 12), ("comparison", 6), ("topology", 1)):
         runs = _runs(kind)
         assert len(runs) == n and len({r.data.tags["rnn_dyn.key"] for r in runs}) == n, kind
     assert networks <= {r.info.run_id for r in _runs("network")}  # finished networks were not retrained
