@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from rnn_dyn._checks import check_choice, check_positive
+from rnn_dyn._checks import as_real_array, check_choice, check_positive
 
 KINDS = ("angular", "euclidean", "wasserstein")
 RIDGE = 1e-8  # ridge of the DMD least squares
@@ -49,13 +49,7 @@ def _T(M):
 
 def _as_trials(X, name):
     """``X`` as float64 ``(n_trials, n_time, n_units)``; a 2-D array is one trial."""
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers; got an "
-                        f"unconvertible {type(X).__name__} ({exc}).") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}.")
+    arr = as_real_array(X, name)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or min(arr.shape) < 1:

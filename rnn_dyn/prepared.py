@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_dyn._checks import check_choice, check_positive, check_range
+from rnn_dyn._checks import as_real_array, check_choice, check_positive, check_range
 
 METRICS = ("cca", "cka", "procrustes", "svcca")  # the metrics a PreparedSet holds
 NULL_TOL = 1e-10
@@ -53,13 +53,7 @@ def _zeros(*shape):
 def _as_2d(X, name):
     """Return ``X`` as a float64 2-D array, raising a clear error (finiteness is
     checked by :func:`_center`, from the column means)."""
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers; got an "
-                        f"unconvertible {type(X).__name__} ({exc}).") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}.")
+    arr = as_real_array(X, name)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
         raise ValueError(f"{name} must be a 2-D array (n_samples >= 2, n_units >= 1); "
                          f"got shape {arr.shape}.")

@@ -14,6 +14,7 @@ the others.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -344,13 +345,20 @@ def _untrained(exp_id, jobs_, table):
     return todo
 
 
-def _interrupted(exp_id, pool):
-    """Ctrl-C: stop the workers, close this driver's RUNNING runs as KILLED, say how to resume."""
-    if hasattr(pool, "close"):
+@contextlib.contextmanager
+def _driving(exp_id, pool):
+    """Close the pool at the end; on Ctrl-C first stop the workers, close this driver's
+    RUNNING runs as KILLED and say how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
         pool.close()
-    n = tracking.close_own_runs(exp_id)
-    print(f"\ninterrupted: {n} running run(s) marked KILLED; run the same command again to resume.",
-          file=sys.stderr)
+        n = tracking.close_own_runs(exp_id)
+        print(f"\ninterrupted: {n} running run(s) marked KILLED; run the same command again to resume.",
+              file=sys.stderr)
+        raise
+    finally:
+        pool.close()
 
 
 def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
@@ -363,7 +371,7 @@ def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
     exp_id = tracking.get_experiment_id(sweep.experiment)
     tracking.close_interrupted(exp_id)
     study = Study(exp_id, sweep.tasks, sweep.analyses, sweep.analysis, pool)
-    try:
+    with _driving(exp_id, pool):
         jobs_, searches, n_searched = sweep.expand(), sweep.search_jobs(), 0
         if searches:
             winners, n_searched = search(pool, exp_id, searches, study.table, len(sweep.seed_list))
@@ -371,12 +379,6 @@ def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
         todo = _untrained(exp_id, jobs_, study.table)
         study.run(todo, sweep.experiment)
         report = study.report(note) if "report" in sweep.analyses else None
-    except KeyboardInterrupt:
-        _interrupted(exp_id, pool)
-        raise
-    finally:
-        if hasattr(pool, "close"):
-            pool.close()
     wall = time.time() - start
     print(f"\n{'task':10s} {'finished':>9s} {'skipped':>8s} {'diverged':>9s} {'failed':>7s}")
     for t, row in study.table.items():
@@ -393,16 +395,10 @@ def run_analyses(experiment: str, tasks, stages, analysis: AnalysisConfig, pool,
     exp_id = tracking.experiment_id(experiment)
     tracking.close_interrupted(exp_id)
     study = Study(exp_id, tasks, check_stages(stages), analysis, pool)
-    try:
+    with _driving(exp_id, pool):
         study.run((), experiment)
         if "report" in study.stages:
             study.report(note)
-    except KeyboardInterrupt:
-        _interrupted(exp_id, pool)
-        raise
-    finally:
-        if hasattr(pool, "close"):
-            pool.close()
     return study
 
 
