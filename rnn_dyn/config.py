@@ -30,6 +30,14 @@ DEFAULT_N_TIME = {"flipflop": 100, "sine": 500, "context": 100}
 MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "clip")
 SEARCH_FIELDS = ("lr", "clip", "decay_rate", "momentum")  # what a hyperparameter search draws
 STAGES = ("fixed_points", "compare", "topology", "report")  # a study's analyses, in order
+FIXED_POINT_BUDGET = (1024, 16)  # default starts per network, spread over the conditions; at least per condition
+
+
+def default_starts(n_conditions: int) -> int:
+    """Fixed-point search starts per condition when none are given: 1024 per network spread over
+    the task's conditions, at least 16 each (flip-flop 1024, context 512, sine 20 for its 51 inputs)."""
+    total, least = FIXED_POINT_BUDGET
+    return max(least, total // n_conditions)
 # Geometry comparisons by name: (similarity metric, its options). SVCCA keeps 95% of the
 # variance by default; the SVCCA authors also used a fixed k (SPEC §5).
 GEOMETRY = {"svcca": ("svcca", {}), "svcca_k10": ("svcca", {"k": 10}), "svcca_k20": ("svcca", {"k": 20}),
@@ -320,7 +328,7 @@ class AnalysisConfig:
     """How a study analyses its networks (SPEC §4-6).
 
     ``n_starts``: fixed-point search starts per network and condition (``None``:
-    1024 spread over the task's conditions, at least 64); ``fixed_points``:
+    :func:`default_starts`: 1024 spread over the task's conditions, at least 16); ``fixed_points``:
     further options of :func:`~rnn_dyn.find_fixed_points`.  ``metrics``: the
     geometry comparisons per task, names of ``GEOMETRY`` (with topology,
     ``svcca`` and ``cka`` always: the universality table and the claims use them).  ``mode`` and

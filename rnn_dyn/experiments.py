@@ -133,7 +133,7 @@ def analyze(experiment=None, tasks=None, n_starts=None, seed=0, executor="local"
     Logs, as a child run of each network's run, ``fixed_points.npz``, the figure
     ``fixed_points.png`` and the metrics ``n_fixed, n_slow, n_stable, n_saddles``.
     ``--n_starts`` per condition (default: 1024 spread over the task's conditions,
-    at least 64); other flags go to ``find_fixed_points`` (``--tol_q --max_iters
+    at least 16); other flags go to ``find_fixed_points`` (``--tol_q --max_iters
     --tol_unique ...``).  Networks already analysed with the same settings are skipped.
     ``--weights net.npz --format torch|keras [--cell gru] [--task flipflop]``: a network
     trained elsewhere instead, one run in ``--experiment`` (default ``foreign``).

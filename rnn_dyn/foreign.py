@@ -22,7 +22,7 @@ import numpy as np
 
 from rnn_dyn import jobs, tracking
 from rnn_dyn._checks import check_choice, check_positive, check_range
-from rnn_dyn.config import GEOMETRY, TASKS, AnalysisConfig, RunConfig, TaskConfig
+from rnn_dyn.config import GEOMETRY, TASKS, AnalysisConfig, RunConfig, TaskConfig, default_starts
 from rnn_dyn.tasks import get_task
 
 FORMATS = ("keras", "torch")  # rnn_dyn.importers.FORMATS, not imported here: it imports TensorFlow
@@ -137,7 +137,7 @@ def analyze_foreign(path, format="torch", cell=None, task=None, experiment="fore
         MLflow experiment of the run (created if needed).
     n_starts : int, optional
         Starts per condition (default 1024 without a task; with one, 1024 spread
-        over its conditions, at least 64).
+        over its conditions, at least 16).
     seed : int, default 0
     activation : {'tanh', 'relu'}, optional
         Not stored in the weights (default tanh).
@@ -202,7 +202,7 @@ def analyze_foreign(path, format="torch", cell=None, task=None, experiment="fore
                              f"has {task_.n_outputs} outputs.")
         from rnn_dyn.fixed_points import find_population_fixed_points
 
-        starts = n_starts or max(64, 1024 // len(task_.x_cond))
+        starts = n_starts or default_starts(len(task_.x_cond))
         fps = find_population_fixed_points(net, task_, n_starts=starts, seed=seed, **options)
         states = net.run(task_.probe_set()["inputs"])[0].numpy()[0]
     params["n_starts"] = starts

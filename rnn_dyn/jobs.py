@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from rnn_dyn.config import GEOMETRY, RunConfig
+from rnn_dyn.config import GEOMETRY, RunConfig, default_starts
 
 
 def png(fig) -> bytes:
@@ -64,7 +64,7 @@ def fixed_points_job(item: dict) -> list:
     """Fixed points of networks of one architecture, searched together.
 
     ``item``: ``networks`` (list of ``(weights, config dict)``), ``n_starts``
-    (per condition, or None: 1024 spread over the conditions, at least 64),
+    (per condition, or None: :func:`~rnn_dyn.config.default_starts`),
     ``seed``, ``options`` (:func:`~rnn_dyn.find_fixed_points`).  Returns per
     network ``(fixed_points.npz bytes, metrics, figure PNG, n_starts)`` (bytes:
     the driver need not import TensorFlow to unpickle them).
@@ -73,7 +73,7 @@ def fixed_points_job(item: dict) -> list:
     from rnn_dyn.plotting import plot_fixed_points
 
     population, task, cfgs = _population(item["networks"])
-    starts = item["n_starts"] or max(64, 1024 // len(task.x_cond))
+    starts = item["n_starts"] or default_starts(len(task.x_cond))
     fps = find_population_fixed_points(population, task, n_starts=starts, seed=item["seed"], **item["options"])
     states = population.run(task.probe_set()["inputs"])[0].numpy()
     out = []
