@@ -50,8 +50,9 @@ class FixedPoints:
     n_starts : ndarray [n_networks] of int
         Starts searched per network.
     n_discarded : ndarray [n_networks] of int
-        Distinct search results (after merging) that ended with ``q > tol_slow``
-        or outside the guard.
+        Search and forward-iteration ends with ``q > tol_slow`` (not polished),
+        plus distinct polished candidates that ended with ``q > tol_slow`` or
+        outside the guard.
     """
 
     hstar: np.ndarray

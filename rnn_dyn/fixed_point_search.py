@@ -143,15 +143,16 @@ def forward_function(fmap):
     return forward
 
 
-def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q):
-    """Candidates to polish: near-duplicates merged, slow candidates thinned.
+def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far=np.inf):
+    """Candidates to polish: far ones dropped, near-duplicates merged, slow candidates thinned.
 
     Greedy in order of ``q`` within each group: a candidate with ``q <= tol_q``
     (the search converged) is dropped only when a kept one lies within
     ``tol_unique``; a slow one (``q > tol_q``, typically on a slow manifold,
     where hundreds of starts land) also when a kept *slow* candidate lies
     within ``merge_radius``, so that slow manifolds are polished from
-    representatives about ``merge_radius`` apart.
+    representatives about ``merge_radius`` apart.  Candidates with ``q >
+    tol_far`` (a search stranded far from any fixed or slow point) are dropped.
 
     Returns
     -------
@@ -159,7 +160,7 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q):
     """
     kept = []
     for g in np.unique(groups):
-        mine = np.flatnonzero(groups == g)
+        mine = np.flatnonzero((groups == g) & (q <= tol_far))
         mine = mine[np.argsort(q[mine], kind="stable")]
         fast_kept, slow_kept = [], []
         for i in mine:

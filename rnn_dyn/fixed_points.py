@@ -222,8 +222,11 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     h1_flat, q1_flat = flat(h1).astype(np.float64), np.nan_to_num(flat(q1), nan=np.inf)
     finite = np.all(np.isfinite(h1_flat), -1)
     h1_flat[~finite], q1_flat[~finite] = 0.0, np.inf
+    tol_far = tol_slow if max_iters > 0 else np.inf  # searches that ended far from any point
+    n_far = np.bincount(network[q1_flat > tol_far], minlength=n_networks)
     candidates = merge_candidates(h1_flat, q1_flat, groups, tol_unique,
-                                  np.inf if merge_radius is None else merge_radius, tol_q)
+                                  np.inf if merge_radius is None else merge_radius, tol_q,
+                                  tol_far=tol_far)
     idx, mask = padded(candidates, network, n_networks)
     h2, q2, n_polish, converged = polish(fmap, h1_flat[idx], x64[idx], mask, tol_exact, max_polish)
     cand, h2, q2, n_polish = idx[mask], h2[mask], q2[mask], n_polish[mask]
@@ -241,7 +244,7 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     good = np.flatnonzero(found & inside)
     keep = unique_per_group(h2, good[np.lexsort((q2[good], ~fixed[good]))], groups[cand], tol_unique)
     keep = keep[np.lexsort((q2[keep], ~fixed[keep], condition[cand[keep]], network[cand[keep]]))]
-    discarded = count(~(found & inside))
+    discarded = count(~(found & inside)) + n_far
     cand, h2, q2, n_polish = cand[keep], h2[keep], q2[keep], n_polish[keep]
 
     jac, jac_x = _linearize(fmap, h2, x64[cand], network[cand], n_networks)

@@ -296,7 +296,7 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
 
     A point stops when ``q < 1e-8·tol_exact``; when a step fails at ``q <=
     tol_exact`` (round-off floor: a root); or when the model predicts a
-    reduction below ``1e-12·q`` or the radius shrinks below ``1e-12·(1 + ‖h‖)``
+    reduction below ``1e-8·q`` or the radius shrinks below ``1e-12·(1 + ‖h‖)``
     (a stationary point of ``q`` that is not a root: a slow point).
 
     Parameters
@@ -350,7 +350,7 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
         ds = np.where(rho < 0.25, 0.25 * length, np.where((rho > 0.75) & (length >= 0.99 * ds),
                                                           2 * ds, ds))
         qs = np.where(accept, q_try, qs)
-        stationary = (predicted <= 1e-12 * qs) | (ds < 1e-12 * (1 + np.linalg.norm(hs, axis=-1)))
+        stationary = (predicted <= 1e-8 * qs) | (ds < 1e-12 * (1 + np.linalg.norm(hs, axis=-1)))
         stalled = (~accept & (qs <= tol_exact)) | (stationary & (qs > tol_exact))
         p, c = np.broadcast_to(rows, cols.shape)[live], cols[live]
         h[p, c] = np.where(accept[..., None], trial, hs)[live]

@@ -8,10 +8,11 @@ them, per network and condition input, into connected clusters (single
 linkage: two points within ``link`` of each other are on the same manifold)
 and gives each cluster's local dimension: the number of Jacobian eigenvalues
 within ``tol_eig`` of 1 (directions along which the state neither grows nor
-decays), the median over its points.  Fixed points with such eigenvalues (an
-exact line attractor is made of fixed points) belong to manifolds too; other
-fixed points within ``link`` of a manifold are counted as lying on it (e.g.
-the attractor a slow manifold drains into).
+decays), the median over its points.  Fixed points with such eigenvalues
+belong to manifolds too when they are linked to another such point (an exact
+line attractor is made of fixed points); other fixed points within ``link`` of
+a manifold are counted as lying on it (e.g. the attractor a slow manifold
+drains into).
 
 :meth:`SlowManifolds.summary` reads "network 0: three 1-D slow manifolds
 (45 slow points, 2 fixed points)".
@@ -148,7 +149,11 @@ def find_slow_manifolds(fps: FixedPoints, link: float = 0.3, tol_eig: float = 0.
         inside = group[member[group]]
         dist = np.linalg.norm(fps.hstar[inside, None] - fps.hstar[None, inside], axis=-1)
         n_comp, comp = connected_components(dist <= link, directed=False)
-        others = group[~member[group]]  # fixed points with no slow direction
+        sizes, has_slow = np.bincount(comp, minlength=n_comp), np.bincount(comp, slow[inside], n_comp)
+        alone = (sizes[comp] == 1) & (has_slow[comp] == 0)  # a lone fixed point is no manifold
+        inside, comp = inside[~alone], np.unique(comp[~alone], return_inverse=True)[1]
+        n_comp = len(np.unique(comp))
+        others = np.setdiff1d(group, inside)  # fixed points with no slow direction, or alone
         near = (np.linalg.norm(fps.hstar[others, None] - fps.hstar[None, inside], axis=-1) <= link
                 if len(others) else np.zeros((0, len(inside)), bool))
         for k in range(n_comp):
