@@ -174,3 +174,48 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
                 slow_kept.append(i)
         kept += fast_kept + slow_kept
     return np.sort(np.asarray(kept, int))
+
+
+def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), n_dirs=3, seed=0):
+    """Starts where saddles lie: between the stable points of each group, and beside each.
+
+    Per group (network and condition input) with two or more stable points,
+    ``n_mix`` random convex combinations of them (Dirichlet weights, α = 0.5);
+    for every stable point, steps of ``±steps`` along its ``n_dirs`` slowest
+    (largest-magnitude) eigenvectors, real parts normalized.  Saddles sit on
+    the slow manifolds that join the attractors, where few trajectory starts
+    or searches end.
+
+    Parameters
+    ----------
+    points : ndarray [k, n]
+        Stable fixed points.
+    groups : ndarray [k] of int
+    jacobians : ndarray [k, n, n]
+        Their Jacobians.
+    n_mix : int
+
+    Returns
+    -------
+    starts : ndarray [s, n]
+    source : ndarray [s] of int
+        For each start, the row of ``points`` whose group (network, input) it belongs to.
+    """
+    rng = np.random.default_rng(seed)
+    starts, source = [np.zeros((0, points.shape[-1]))], [np.zeros(0, int)]
+    if len(points) == 0:
+        return starts[0], source[0]
+    vals, vecs = np.linalg.eig(jacobians)
+    order = np.argsort(-np.abs(vals), axis=-1, kind="stable")[:, :n_dirs]
+    dirs = np.take_along_axis(vecs, order[:, None, :], -1).real.transpose(0, 2, 1)  # [k, d, n]
+    dirs /= np.maximum(np.linalg.norm(dirs, axis=-1, keepdims=True), 1e-300)
+    signed = np.concatenate([-np.asarray(steps), np.asarray(steps)])
+    kicks = points[:, None, None] + signed[None, :, None, None] * dirs[:, None]
+    starts.append(kicks.reshape(-1, points.shape[-1]))
+    source.append(np.repeat(np.arange(len(points)), kicks.shape[1] * kicks.shape[2]))
+    for g in np.unique(groups):
+        mine = np.flatnonzero(groups == g)
+        if len(mine) >= 2:
+            starts.append(rng.dirichlet(np.full(len(mine), 0.5), n_mix) @ points[mine])
+            source.append(np.full(n_mix, mine[0]))
+    return np.concatenate(starts), np.concatenate(source)

@@ -40,8 +40,9 @@ import tensorflow as tf
 
 from rnn_dyn._checks import check_positive, check_range
 from rnn_dyn.fixed_point_results import FixedPoints
-from rnn_dyn.fixed_point_search import (condition_ids, forward_function, merge_candidates, padded,
-                                        search_function, unique_per_group)
+from rnn_dyn.fixed_point_search import (bridge_starts, condition_ids, forward_function,
+                                        merge_candidates, padded, search_function,
+                                        unique_per_group)
 from rnn_dyn.linearization import cell_sizes, eigendecomposition, make_map, polish
 from rnn_dyn.tasks import Task, get_task
 
@@ -111,7 +112,7 @@ def _check_inputs(cell, x_cond, h_init):
 def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_iters=2000,
                       lr=0.1, lr_up=1.05, lr_down=0.5, guard_scale=1.5, tol_exact=1e-20,
                       tol_slow=1e-6, max_polish=100, tol_unique=1e-3, n_forward=1000,
-                      merge_radius=0.1) -> FixedPoints:
+                      merge_radius=0.1, n_bridge=64) -> FixedPoints:
     """Find the fixed and slow points of a cell (every population member at once).
 
     Parameters
@@ -159,6 +160,15 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
         starts strand along a slow manifold) are polished from representatives
         this far apart (Euclidean), the lowest ``q`` first.  ``None`` polishes
         one per network and condition.
+    n_bridge : int, default 64
+        Saddles lie between the attractors, on the slow manifolds that join
+        them, where few starts land.  Once the polish has found the stable
+        fixed points, ``n_bridge`` random convex combinations of them (per
+        network and condition, when there are two or more) and steps of 0.1 to
+        0.5 along each one's three slowest eigenvectors are polished too; the
+        roots among them join the fixed points (the rest are dropped).  On a
+        Keras GRU whose memories lie on slow manifolds this finds the four
+        saddles that no search from the trajectories reaches.  0 skips it.
 
     Returns
     -------
@@ -230,11 +240,37 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     idx, mask = padded(candidates, network, n_networks)
     h2, q2, n_polish, converged = polish(fmap, h1_flat[idx], x64[idx], mask, tol_exact, max_polish)
     cand, h2, q2, n_polish = idx[mask], h2[mask], q2[mask], n_polish[mask]
+    converged, from_bridge = converged[mask], np.zeros(len(cand), bool)
+    if n_bridge > 0 and max_polish > 0:
+        roots = np.flatnonzero(q2 <= tol_exact)
+        jac = _linearize(fmap, h2[roots], x64[cand[roots]], network[cand[roots]], n_networks)[0]
+        is_stable = np.all(np.abs(np.linalg.eigvals(jac)) < 1, axis=-1)
+        stable = roots[is_stable]
+        starts, rows = bridge_starts(h2[stable], groups[cand[stable]], jac[is_stable], n_bridge)
+        if len(starts):
+            # New candidate rows: the bridge starts, with the input and network of their source.
+            src = cand[stable][rows]
+            x64, h_init = np.concatenate([x64, x64[src]]), np.concatenate([h_init, starts])
+            network, condition = np.concatenate([network, network[src]]), np.concatenate(
+                [condition, condition[src]])
+            groups = np.concatenate([groups, groups[src]])
+            n_iters_flat = np.concatenate([flat(n_iters), np.zeros(len(src), int)])
+            new = len(groups) - len(src) + np.arange(len(src))
+            bidx, bmask = padded(new, network, n_networks)
+            hb, qb, nb, cb = polish(fmap, h_init[bidx], x64[bidx], bmask, tol_exact, max_polish)
+            root = qb[bmask] <= tol_exact  # bridges add fixed points only
+            cand = np.concatenate([cand, bidx[bmask][root]])
+            h2, q2 = np.concatenate([h2, hb[bmask][root]]), np.concatenate([q2, qb[bmask][root]])
+            n_polish = np.concatenate([n_polish, nb[bmask][root]])
+            converged = np.concatenate([converged, cb[bmask][root]])
+            from_bridge = np.concatenate([from_bridge, np.ones(root.sum(), bool)])
+            n_iters = n_iters_flat
+    n_iters_flat = n_iters if n_iters.ndim == 1 else flat(n_iters)
 
     # Classify, drop outliers, merge duplicates (fixed points first).
     count = lambda m: np.bincount(network[cand[m]], minlength=n_networks)  # noqa: E731
     fixed, found = q2 <= tol_exact, q2 <= tol_slow
-    unconverged = ~converged[mask] & found & ~fixed  # slow so far, but q was still falling
+    unconverged = ~converged & found & ~fixed  # slow so far, but q was still falling
     if unconverged.any():
         warnings.warn(f"{unconverged.sum()} search(es) did not converge within max_polish="
                       f"{max_polish} Newton/LM iterations (per network {count(unconverged).tolist()}) "
@@ -244,7 +280,7 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     good = np.flatnonzero(found & inside)
     keep = unique_per_group(h2, good[np.lexsort((q2[good], ~fixed[good]))], groups[cand], tol_unique)
     keep = keep[np.lexsort((q2[keep], ~fixed[keep], condition[cand[keep]], network[cand[keep]]))]
-    discarded = count(~(found & inside)) + n_far
+    discarded = count(~(found & inside) & ~from_bridge) + n_far
     cand, h2, q2, n_polish = cand[keep], h2[keep], q2[keep], n_polish[keep]
 
     jac, jac_x = _linearize(fmap, h2, x64[cand], network[cand], n_networks)
@@ -252,7 +288,7 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     magnitude = np.abs(eigvals)
     return FixedPoints(
         hstar=h2, h_init=h_init[cand], x_cond=x64[cand], qstar=q2,
-        n_iters=flat(n_iters)[cand].astype(int), n_polish=n_polish,
+        n_iters=n_iters_flat[cand].astype(int), n_polish=n_polish,
         kind=np.where(q2 <= tol_exact, "fixed", "slow").astype("<U5"), jacobian=jac,
         input_jacobian=jac_x, eigvals=eigvals, right_eigvecs=right, left_eigvecs=left,
         is_stable=np.all(magnitude < 1, axis=-1), n_unstable=np.sum(magnitude > 1, axis=-1),
