@@ -14,7 +14,6 @@ import pathlib
 
 import keras
 import numpy as np
-import pytest
 
 from rnn_dyn.fixed_points import find_fixed_points, sample_states
 
@@ -55,7 +54,6 @@ def test_truth_is_a_set_of_float64_roots_with_saddles():
     assert np.bincount(truth["n_unstable"]).tolist() == [3, 3, 1]
 
 
-@pytest.mark.slow
 def test_defaults_find_every_true_fixed_point_with_its_stability():
     cell, _ = keras_cell()
     with np.load(FIXTURES / "keras_gru_flipflop_64_truth.npz") as data:
