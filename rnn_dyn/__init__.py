@@ -20,10 +20,17 @@ _EXPORTS = {
     "load_network": "rnn_dyn.tracking",
     "train_population": "rnn_dyn.training",
     "get_task": "rnn_dyn.tasks",
-    "compute_transition_graphs": "rnn_dyn.topology",
-    "compute_oscillatory_modes": "rnn_dyn.dynamics",
-    "compute_integration_modes": "rnn_dyn.dynamics",
+    "compute_transition_graphs": "rnn_dyn.transition_graphs",
+    "compute_oscillatory_modes": "rnn_dyn.oscillation",
+    "compute_integration_modes": "rnn_dyn.integration",
     "network_topology": "rnn_dyn.universality",
+    "separation_test": "rnn_dyn.statistics",
+    "mantel_test": "rnn_dyn.statistics",
+    "bootstrap_ci": "rnn_dyn.statistics",
+    "compute_claims": "rnn_dyn.claims",
+    "from_torch": "rnn_dyn.importers",
+    "from_keras": "rnn_dyn.importers",
+    "load_foreign_network": "rnn_dyn.importers",
 }
 __all__ = sorted(_EXPORTS) + ["similarity"]
 

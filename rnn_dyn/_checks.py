@@ -36,3 +36,17 @@ def check_range(name, value, low, high, integer=False, low_open=False):
         left = "(" if low_open else "["
         raise ValueError(f"{name} must be in {left}{low}, {high}]; got {value!r}.")
     return value
+
+
+def as_real_array(X, name):
+    """``X`` as a numpy array of real numbers (bool, int or float), or a ``TypeError`` naming ``name``."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers; got an "
+                        f"unconvertible {type(X).__name__} ({exc}).") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}.")
+    return arr

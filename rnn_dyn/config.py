@@ -29,6 +29,15 @@ OPTIMIZERS = ("adam", "sgd")
 DEFAULT_N_TIME = {"flipflop": 100, "sine": 500, "context": 100}
 MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "clip")
 SEARCH_FIELDS = ("lr", "clip", "decay_rate", "momentum")  # what a hyperparameter search draws
+STAGES = ("fixed_points", "compare", "topology", "report")  # a study's analyses, in order
+# Geometry comparisons by name: (similarity metric, its options). SVCCA keeps 95% of the
+# variance by default; the SVCCA authors also used a fixed k (SPEC §5).
+GEOMETRY = {"svcca": ("svcca", {}), "svcca_k10": ("svcca", {"k": 10}), "svcca_k20": ("svcca", {"k": 20}),
+            "cka": ("cka", {}), "cca": ("cca", {}), "procrustes": ("procrustes", {}),
+            # Dynamical similarity (Ostrow et al. 2023): DMD operators of the probe trajectories
+            # compared up to rotation; rank 10 as in its authors' examples.
+            "dsa": ("dsa", {"n_delays": 1, "rank": 10, "kind": "angular"})}
+TOPOLOGY_MODES = ("matching", "paper")
 
 
 @dataclass(frozen=True)
@@ -307,6 +316,59 @@ def apply_search(jobs: list, winners: dict) -> list:
 
 
 @dataclass(frozen=True)
+class AnalysisConfig:
+    """How a study analyses its networks (SPEC §4-6).
+
+    ``n_starts``: fixed-point search starts per network and condition (``None``:
+    1024 spread over the task's conditions, at least 64); ``fixed_points``:
+    further options of :func:`~rnn_dyn.find_fixed_points`.  ``metrics``: the
+    geometry comparisons per task, names of ``GEOMETRY`` (with topology,
+    ``svcca`` and ``cka`` always: the universality table and the claims use them).  ``mode`` and
+    ``n_perturb``: the flip-flop transition graphs.  ``n_permutations`` and
+    ``n_bootstrap``: the claims' statistics (SPEC §6).
+    """
+
+    n_starts: int | None = None
+    seed: int = 0
+    fixed_points: dict = field(default_factory=dict)
+    metrics: tuple = ("svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa")
+    mode: str = "matching"
+    n_perturb: int = 100
+    n_permutations: int = 999
+    n_bootstrap: int = 1000
+
+    def __post_init__(self):
+        if self.n_starts is not None:
+            check_positive("analysis.n_starts", self.n_starts, integer=True)
+        check_range("analysis.seed", self.seed, 0, 2**31 - 1, integer=True)
+        if not isinstance(self.fixed_points, dict):
+            raise TypeError(f"analysis.fixed_points must be a mapping of find_fixed_points options;"
+                            f" got {self.fixed_points!r}.")
+        metrics = _as_tuple("analysis.metrics", self.metrics)
+        for m in metrics:
+            check_choice("analysis.metrics", m, GEOMETRY)
+        object.__setattr__(self, "metrics", tuple(dict.fromkeys(metrics)))
+        check_choice("analysis.mode", self.mode, TOPOLOGY_MODES)
+        check_positive("analysis.n_perturb", self.n_perturb, integer=True)
+        check_range("analysis.n_permutations", self.n_permutations, 99, math.inf, integer=True)
+        check_range("analysis.n_bootstrap", self.n_bootstrap, 99, math.inf, integer=True)
+
+
+def check_stages(stages) -> tuple:
+    """A list of analyses as a tuple in pipeline order, with what each needs
+    (topology needs fixed points and distances; the report needs topology)."""
+    stages = () if stages is None else _as_tuple("analyses", stages, allow_empty=True)
+    for s in stages:
+        check_choice("analyses", s, STAGES)
+    wanted = set(stages)
+    if "report" in wanted:
+        wanted.add("topology")
+    if "topology" in wanted:
+        wanted |= {"fixed_points", "compare"}
+    return tuple(s for s in STAGES if s in wanted)
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """A sweep: the product of tasks, cells, activations and sizes (SPEC §3).
 
@@ -319,7 +381,10 @@ class SweepConfig:
     explicit list.  ``search`` (a :class:`SearchConfig` or its fields) asks for
     a hyperparameter search per configuration: its winner's settings then
     replace the spec's ``lr``, ``clip``, ``decay_rate`` and ``momentum``
-    (:func:`apply_search`).
+    (:func:`apply_search`).  ``analyses`` are the study's stages after training
+    (``STAGES``, all by default; ``[]`` trains only) and ``analysis`` their
+    settings (an :class:`AnalysisConfig` or its fields).  ``note`` is shown at
+    the top of the report (e.g. what the sweep's scale allows one to conclude).
     """
 
     experiment: str = "quick"
@@ -334,6 +399,9 @@ class SweepConfig:
     by_task: dict = field(default_factory=dict)
     by_config: dict = field(default_factory=dict)
     search: Any = field(default_factory=dict)
+    analyses: tuple = STAGES
+    analysis: Any = field(default_factory=dict)
+    note: str = ""
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
@@ -364,6 +432,12 @@ class SweepConfig:
         elif not isinstance(self.search, SearchConfig):
             raise TypeError(f"search must be a mapping of {[f.name for f in dataclasses.fields(SearchConfig)]};"
                             f" got {self.search!r}.")
+        object.__setattr__(self, "analyses", check_stages(self.analyses))
+        if isinstance(self.analysis, dict):
+            object.__setattr__(self, "analysis", make_config(AnalysisConfig, self.analysis, "analysis"))
+        elif not isinstance(self.analysis, AnalysisConfig):
+            raise TypeError(f"analysis must be a mapping of {[f.name for f in dataclasses.fields(AnalysisConfig)]};"
+                            f" got {self.analysis!r}.")
         self.expand()  # every population's config is checked before any work
         self.search_jobs()
 
@@ -434,8 +508,8 @@ class SweepConfig:
         return make_config(cls, d, "spec")
 
 
-def _as_tuple(name, value) -> tuple:
+def _as_tuple(name, value, allow_empty=False) -> tuple:
     values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-    if not values:
+    if not values and not allow_empty:
         raise ValueError(f"{name} must not be empty.")
     return values

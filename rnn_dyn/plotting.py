@@ -129,7 +129,8 @@ def plot_embedding(xy, labels: dict, title: str = "", ax=None):
         a.set_title(f"coloured by {name}")
         a.set_xticks([])
         a.set_yticks([])
-        a.legend(fontsize=8, frameon=False)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -149,6 +149,35 @@ def finished_stage(experiment_id: str, key: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def finished_stage_keys(experiment_id: str, kind: str) -> set:
+    """The keys of the finished stage runs of ``kind`` (one query for a whole experiment)."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", filter_string=(
+        f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'"))
+    return {r.data.tags.get("rnn_dyn.key") for r in runs}
+
+
+def log_failed(experiment_id: str, kind: str, key: str, name: str, params: dict, error: str,
+               parent: str | None = None) -> str:
+    """Record a stage that failed: a FAILED run with its params and the error (tag ``rnn_dyn.error``)."""
+    c = client()
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key, "rnn_dyn.driver": _driver()}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    rid = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
+    end_run(rid, "FAILED", error)
+    return rid
+
+
+def close_own_runs(experiment_id: str) -> int:
+    """Close (status KILLED) the runs this process left RUNNING, e.g. after Ctrl-C."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", filter_string=(
+        f"attributes.status = 'RUNNING' and tags.`rnn_dyn.driver` = '{_driver()}'"))
+    for r in runs:
+        end_run(r.info.run_id, "KILLED", "interrupted (Ctrl-C); rerun the same command to resume")
+    return len(runs)
+
+
 def log_stage(experiment_id: str, kind: str, key: str, name: str, params: dict, metrics: dict,
               arrays: dict | None = None, figures: dict | None = None, parent: str | None = None,
               writers: dict | None = None) -> str:
@@ -162,12 +191,18 @@ def log_stage(experiment_id: str, kind: str, key: str, name: str, params: dict, 
     c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()],
                 metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
     files = {f"{k}.npz": (lambda p, a=a: np.savez(p, **a)) for k, a in (arrays or {}).items()}
-    files.update({f"{k}.png": (lambda p, f=f: f.savefig(p, dpi=120, bbox_inches="tight"))
-                  for k, f in (figures or {}).items()})
+    files.update({f"{k}.png": _figure_writer(f) for k, f in (figures or {}).items()})
     files.update(writers or {})
     _log_files(c, rid, files)
     c.set_terminated(rid, "FINISHED")
     return rid
+
+
+def _figure_writer(fig):
+    """A figure (matplotlib, or PNG bytes from a worker) as a file writer."""
+    if isinstance(fig, bytes):
+        return write_bytes(fig)
+    return lambda p: fig.savefig(p, dpi=120, bbox_inches="tight")
 
 
 def _log_files(c, run_id, files: dict):
@@ -176,6 +211,13 @@ def _log_files(c, run_id, files: dict):
             path = os.path.join(tmp, name)
             write(path)
             c.log_artifact(run_id, path)
+
+
+def write_bytes(data: bytes):
+    def write(path):
+        with open(path, "wb") as f:
+            f.write(data)
+    return write
 
 
 def write_json(obj):
@@ -337,15 +379,21 @@ def load_network(run_id: str):
     """
     from rnn_dyn.population import Population  # TensorFlow: not for a sweep's driver
 
-    c = client()
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig.from_dict(json.load(open(c.download_artifacts(run_id, "config.json", tmp))))
-        with np.load(c.download_artifacts(run_id, "weights.npz", tmp)) as f:
-            weights = {k: f[k][None] for k in f.files}
+    weights, cfg = network_weights(run_id)
+    cfg = RunConfig.from_dict(cfg)
     task = get_task(cfg.task)
     population = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
-    population.set_weights_dict(weights)
+    population.set_weights_dict({k: v[None] for k, v in weights.items()})
     return population, cfg
+
+
+def network_weights(run_id: str) -> tuple[dict, dict]:
+    """A network run's weights (``{symbol: array}``) and config (``RunConfig.to_dict()``),
+    without TensorFlow: what a worker needs to rebuild it."""
+    with open(artifact(run_id, "config.json")) as f:
+        cfg = json.load(f)
+    with np.load(artifact(run_id, "weights.npz")) as f:
+        return {k: f[k] for k in f.files}, cfg
 
 
 def stage_run(experiment_id: str, kind: str, parent: str) -> str | None:
@@ -354,6 +402,13 @@ def stage_run(experiment_id: str, kind: str, parent: str) -> str | None:
                               filter_string=f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'"
                                             f" and tags.`mlflow.parentRunId` = '{parent}'")
     return runs[0].info.run_id if runs else None
+
+
+def stage_runs(experiment_id: str, kind: str) -> dict:
+    """``{parent run id: run id}`` of the newest finished stage run of ``kind`` per parent, in one query."""
+    runs = mlflow.search_runs([experiment_id], output_format="list", order_by=["attributes.start_time ASC"],
+                              filter_string=f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'")
+    return {r.data.tags["mlflow.parentRunId"]: r.info.run_id for r in runs if "mlflow.parentRunId" in r.data.tags}
 
 
 def artifact(run_id: str, name: str) -> str:

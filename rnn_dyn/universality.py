@@ -21,12 +21,15 @@ from collections import Counter
 
 import numpy as np
 
-from rnn_dyn.dynamics import compute_integration_modes, compute_oscillatory_modes
+from rnn_dyn.integration import compute_integration_modes
+from rnn_dyn.oscillation import compute_oscillatory_modes
 from rnn_dyn.embedding import separation
+from rnn_dyn.statistics import comparable  # noqa: F401 (re-exported: it used to live here)
 from rnn_dyn.fixed_points import FixedPoints
 from rnn_dyn.tasks import Task
 from rnn_dyn.chains import compute_chain_graph, pairwise_chain_distances
-from rnn_dyn.topology import compute_transition_graphs, pairwise_graph_distances
+from rnn_dyn.graph_distances import pairwise_graph_distances
+from rnn_dyn.transition_graphs import compute_transition_graphs
 
 
 def _readout(population, h):
@@ -58,10 +61,18 @@ def sine_topology(population, fps: FixedPoints, task: Task) -> dict:
     return {"graph": chain, "spectrum": spectrum, "frequency": modes.frequency[0], "omega": omega,
             "rel_error": modes.rel_error[0], "growth": modes.growth[0],
             "mean_rel_error": float(summary["mean_rel_error"][0]),
+            "mean_signed_error": _nanmean((modes.frequency[0] - omega) / omega),
             "median_rel_error": float(summary["median_rel_error"][0]),
             "n_no_point": int(summary["n_no_point"][0]), "n_no_mode": int(summary["n_no_mode"][0]),
             "mean_growth": float(np.nanmean(modes.growth[0])) if np.isfinite(modes.growth[0]).any()
             else float("nan")}
+
+
+def _nanmean(x) -> float:
+    """Mean of the non-NaN entries (as ``mean_rel_error``); NaN, without a warning, when there are none."""
+    x = np.asarray(x, np.float64)
+    ok = ~np.isnan(x)
+    return float(x[ok].mean()) if ok.any() else float("nan")
 
 
 def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, level=0.9) -> dict:
@@ -134,19 +145,6 @@ def topology_distances(task_name: str, graphs: list, mode: str = "matching", min
     if task_name == "sine":
         return chains(graphs)
     return sum(chains([g[c] for g in graphs]) for c in range(len(graphs[0])))
-
-
-def comparable(D) -> np.ndarray:
-    """Mask of the networks kept so that the distances among them are all finite.
-
-    Drops, one at a time, the network with the most NaN distances (those the
-    paper's mode rule dropped, or without a graph to compare).
-    """
-    nan = np.isnan(np.asarray(D, np.float64))
-    ok = np.ones(len(nan), bool)
-    while nan[np.ix_(ok, ok)].any():
-        ok[np.flatnonzero(ok)[np.argmax(nan[np.ix_(ok, ok)].sum(axis=1))]] = False
-    return ok
 
 
 def separation_table(matrices: dict, labels: dict) -> dict:

@@ -9,11 +9,12 @@ import pytest
 import tensorflow as tf
 
 from rnn_dyn.config import TaskConfig
-from rnn_dyn.dynamics import (compute_integration_modes, compute_oscillatory_modes,
-                              count_near_one, dominant_oscillatory_eigval, geometric_sum,
-                              group_summary, integration_curve, modes_needed, nearest_points)
 from rnn_dyn.fixed_points import FixedPoints, find_fixed_points
+from rnn_dyn.integration import (compute_integration_modes, count_near_one, geometric_sum,
+                                 integration_curve, modes_needed)
 from rnn_dyn.linearization import eigendecomposition
+from rnn_dyn.oscillation import compute_oscillatory_modes, dominant_oscillatory_eigval
+from rnn_dyn.point_groups import group_summary, nearest_points
 from rnn_dyn.tasks import get_task
 
 

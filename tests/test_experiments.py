@@ -13,11 +13,12 @@ import pytest
 import yaml
 
 from rnn_dyn import experiments
+from rnn_dyn import sweep as sweep_module
 from rnn_dyn.config import SEARCH_FIELDS, SweepConfig, apply_search, best_candidate
 
 TINY = dict(tasks=["flipflop", "context"], cells=["gru"], activations=["tanh"], n_units=[4], seeds=2,
             defaults={"task": {"n_time": 10, "n_val": 8}, "train": {"iterations": 3, "batch_size": 4}},
-            experiment="tiny")
+            experiment="tiny", analyses=[])  # training only: tests/test_study.py runs the analyses
 # Without XLA: for networks this small compiling costs more than it saves.
 NO_XLA = {**TINY, "defaults": {**TINY["defaults"], "train": {"iterations": 3, "batch_size": 4, "jit_compile": False}}}
 
@@ -57,34 +58,38 @@ def test_sweep_runs_and_resumes(mlflow_store, tmp_path):
                               output_format="list")
     assert len(runs) == 6 and len({r.data.tags["rnn_dyn.key"] for r in runs}) == 6
     # Compare the networks of each task; a second call finds the logged results.
-    first = experiments.compare(experiment="tiny", metric="cka")
-    assert set(first) == {"flipflop", "context"}
-    run = mlflow.get_run(first["flipflop"])
+    first = experiments.compare(experiment="tiny", metric="cka", workers=1)
+    assert first["comparisons"] == 2
+    (run,) = [r for r in _runs("tiny", "comparison") if r.data.params["task"] == "flipflop"]
     assert run.data.params["metric"] == "cka" and run.data.params["n_networks"] == "3"
     assert {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)} == {"distances.npz", "mds.png"}
     path = mlflow.MlflowClient().download_artifacts(run.info.run_id, "distances.npz", str(tmp_path))
     with np.load(path) as f:
         assert f["distances"].shape == (3, 3) and np.allclose(f["distances"], f["distances"].T)
         assert sorted(f["run_ids"]) == sorted(r.info.run_id for r in runs if r.data.params["task"] == "flipflop")
-    assert experiments.compare(experiment="tiny", metric="cka") == first
+    assert experiments.compare(experiment="tiny", metric="cka", workers=1)["comparisons"] == 0
     # Fixed points of each network, logged under the network's run; a rerun skips them.
-    out = experiments.analyze(experiment="tiny", tasks="flipflop", n_starts=16, max_iters=200)
-    assert out == {"analysed": 3, "skipped": 0}
+    out = experiments.analyze(experiment="tiny", tasks="flipflop", n_starts=16, max_iters=200, workers=1)
+    assert out["fixed_points"] == 3
     stages = mlflow.search_runs(experiment_names=["tiny"], filter_string="tags.`rnn_dyn.kind` = 'fixed_points'",
                                 output_format="list")
     assert len(stages) == 3 and {"n_fixed", "n_slow", "n_stable", "n_saddles"} <= set(stages[0].data.metrics)
     assert stages[0].data.tags["mlflow.parentRunId"] == stages[0].data.params["network_run"]
     files = {a.path for a in mlflow.MlflowClient().list_artifacts(stages[0].info.run_id)}
     assert files == {"fixed_points.npz", "fixed_points.png"}
-    assert experiments.analyze(experiment="tiny", tasks="flipflop", n_starts=16, max_iters=200) == {
-        "analysed": 0, "skipped": 3}
+    assert experiments.analyze(experiment="tiny", tasks="flipflop", n_starts=16, max_iters=200,
+                               workers=1)["fixed_points"] == 0
     with pytest.raises(ValueError, match="experiment 'nope' not found"):
         experiments.compare(experiment="nope")
+    with pytest.raises(ValueError, match=r"unknown fixed-point option\(s\) \['max_iter'\]"):
+        experiments.analyze(experiment="tiny", max_iter=3)
 
 
 @pytest.mark.parametrize("override, message", [
     (dict(cells=["rnn"]), r"cells must be one of \['gru', 'lstm', 'ugrnn', 'vanilla'\]; got 'rnn'"),
-    (dict(colour="red"), r"unknown key\(s\) \['colour'\] in spec"),
+    (dict(colour="red"), r"unknown flag\(s\) --colour; allowed flags: \[.*'--executor'"),
+    (dict(analyses=["fixed_point"]), r"analyses must be one of \['compare', 'fixed_points', 'report', 'topology'\]"),
+    (dict(analysis={"metrics": ["svca"]}), r"analysis.metrics must be one of"),
     (dict(defaults={"train": {"lr": -1}}), "lr must be > 0; got -1"),
     (dict(by_task={"maze": {}}), r"by_task key must be one of \['context', 'flipflop', 'sine'\]"),
     (dict(by_config={"lstm/sigmoid": {}}), r"activation in by_config key 'lstm/sigmoid' must be one of"),
@@ -188,7 +193,7 @@ def test_a_search_whose_candidates_all_diverge_fails_its_seeds(mlflow_store):
                       "diverged_step": np.array([3, 1]), "seconds": 0.1}, None
 
     table = {"flipflop": {"failed": 0}}
-    winners, n_searched = experiments._search(Pool(), tracking.get_experiment_id("diverged"), [job], table, 2)
+    winners, n_searched = sweep_module.search(Pool(), tracking.get_experiment_id("diverged"), [job], table, 2)
     assert winners == {} and n_searched == 1 and table["flipflop"]["failed"] == 2
     (run,) = _runs("diverged", "search")
     assert run.info.status == "FAILED" and run.data.tags["rnn_dyn.error"] == "every candidate diverged"

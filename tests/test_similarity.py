@@ -105,6 +105,18 @@ def test_agrees_with_slow_references(seed):
         assert procrustes(X, Y, kind=kind) == pytest.approx(ref_procrustes(X, Y, kind), abs=1e-9)
 
 
+def test_debiased_cka_is_returned_as_it_is():
+    """Unrelated data give a slightly negative unbiased estimate, not 0 (issue 14.7)."""
+    g = rng(12)
+    values = [cka(g.standard_normal((30, 5)), g.standard_normal((30, 5)), debiased=True)
+              for _ in range(20)]
+    assert min(values) < 0 and -0.2 < np.mean(values) < 0.05
+    X, Y = g.standard_normal((30, 5)), g.standard_normal((30, 5))
+    assert cka(X, Y, debiased=True) == pytest.approx(ref_cka_debiased(X, Y), abs=1e-12)
+    D = pairwise_distances([X, Y, X + 0.1 * Y], metric="cka", debiased=True)
+    assert D[0, 1] == pytest.approx(1 - ref_cka_debiased(X, Y), abs=1e-12)
+
+
 def test_svcca_variance_keeps_fewest_directions():
     g = rng(3)
     X = g.standard_normal((200, 6)) * np.array([10, 5, 1, 0.1, 0.1, 0.1])
@@ -286,7 +298,7 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_pairwise_bad_inputs():
     reps = networks(3)
-    with pytest.raises(ValueError, match=r"metric must be one of \['cca', 'cka', 'procrustes', "
+    with pytest.raises(ValueError, match=r"metric must be one of \['cca', 'cka', 'dsa', 'procrustes', "
                                          r"'svcca'\]; got 'foo'\."):
         pairwise_distances(reps, metric="foo")
     with pytest.raises(TypeError, match=r"unexpected option\(s\) \['k'\] for metric 'cka'"):

@@ -12,11 +12,11 @@ import tensorflow as tf
 
 from rnn_dyn.config import ModelConfig
 from rnn_dyn.fixed_points import find_fixed_points, find_population_fixed_points
+from rnn_dyn.graph_distances import (graph_distance, graph_matching_distance, keep_modal_count,
+                                     pairwise_graph_distances)
 from rnn_dyn.population import Population
 from rnn_dyn.tasks import get_task
-from rnn_dyn.topology import (TransitionGraph, compute_transition_graphs, graph_distance,
-                              graph_matching_distance, keep_modal_count, pairwise_graph_distances,
-                              readout_order)
+from rnn_dyn.transition_graphs import TransitionGraph, compute_transition_graphs, readout_order
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "gru_flipflop_64.npz"
 META = ("seeds", "val_loss", "config")

@@ -8,7 +8,7 @@ import yaml
 from rnn_dyn import experiments, universality
 
 SPEC = dict(tasks=["flipflop", "sine", "context"], cells=["vanilla", "gru"], activations=["tanh", "relu"],
-            n_units=[6], seeds=1, experiment="topo",
+            n_units=[6], seeds=1, experiment="topo", analyses=[],
             defaults={"task": {"n_time": 20, "n_val": 8, "n_probe": 8},
                       "train": {"iterations": 20, "batch_size": 8, "jit_compile": False, "optimizer": "adam",
                                 "lr": 1e-2}})
@@ -50,7 +50,7 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
         assert (r.data.params["task"] != "flipflop") == ("spectra.png" in files)
         summary = json.load(open(mlflow.artifacts.download_artifacts(run_id=r.info.run_id,
                                                                      artifact_path="topology.json")))
-        assert set(summary["separation"]) == {"topology", "svcca", "cka"}
+        assert set(summary["separation"]) == {"topology", "svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa"}
         assert set(summary["by_config"]) == {"vanilla/tanh", "vanilla/relu", "gru/tanh", "gru/relu"}
     untrained = mlflow.search_runs(experiment_names=["topo"], output_format="list",
                                    filter_string="tags.`rnn_dyn.kind` = 'untrained'")
@@ -60,7 +60,7 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
     assert groups["groups"] == ["trained relu", "trained tanh", "untrained relu", "untrained tanh"]
     assert np.all(np.isfinite(groups["mean_distance"])) or groups["n_networks"] == 2
     err = capsys.readouterr().err
-    assert "flipflop  topology" in err and "trained vs untrained" in err
+    assert "flipflop: silhouette by cell / by activation: topology" in err and "trained vs untrained" in err
     experiments.topology(experiment="topo", n_starts=32, n_perturb=10)  # everything is done: nothing new
     assert len(mlflow.search_runs(experiment_names=["topo"], output_format="list",
                                   filter_string="tags.`rnn_dyn.kind` = 'topology'")) == 3

@@ -1,0 +1,277 @@
+"""What a study's workers compute: training, fixed points, and a task's analyses.
+
+Each job takes plain data (configs as dicts, weights as arrays) and returns
+plain data ready to log -- arrays, metrics, figures as PNG bytes -- so that
+it runs on any executor's worker and only the driver talks to MLflow
+(:mod:`rnn_dyn.study`).  TensorFlow is imported here, in the workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+
+from rnn_dyn.config import GEOMETRY, RunConfig
+
+
+def png(fig) -> bytes:
+    """A figure as PNG bytes (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def train_job(cfg: RunConfig) -> dict:
+    """Train one population (:func:`rnn_dyn.training.train_run`)."""
+    from rnn_dyn.training import train_run
+
+    return train_run(cfg)
+
+
+def _population(networks):
+    """One population holding ``networks``, a list of ``(weights, config dict)`` of one architecture."""
+    from rnn_dyn.population import Population
+    from rnn_dyn.tasks import get_task
+
+    cfgs = [RunConfig.from_dict(c) for _, c in networks]
+    task = get_task(cfgs[0].task)
+    population = Population(cfgs[0].model, task.n_inputs, task.n_outputs, [c.train.seed for c in cfgs])
+    population.set_weights_dict({k: np.stack([w[k] for w, _ in networks]) for k in networks[0][0]})
+    return population, task, cfgs
+
+
+def _groups(networks):
+    """Indices of ``networks`` grouped by architecture and task settings (one population each)."""
+    groups = {}
+    for i, (_, c) in enumerate(networks):
+        groups.setdefault(repr((c["task"], c["model"])), []).append(i)
+    return list(groups.values())
+
+
+def one_network(fps, i):
+    """Member ``i`` of a population's fixed points as a one-network result."""
+    part = fps.for_network(i)
+    return dataclasses.replace(part, network=np.zeros_like(part.network), n_networks=1,
+                               n_starts=np.asarray(fps.n_starts)[i: i + 1],
+                               n_discarded=np.asarray(fps.n_discarded)[i: i + 1])
+
+
+def fixed_points_job(item: dict) -> list:
+    """Fixed points of networks of one architecture, searched together.
+
+    ``item``: ``networks`` (list of ``(weights, config dict)``), ``n_starts``
+    (per condition, or None: 1024 spread over the conditions, at least 64),
+    ``seed``, ``options`` (:func:`~rnn_dyn.find_fixed_points`).  Returns per
+    network ``(fixed_points.npz bytes, metrics, figure PNG, n_starts)`` (bytes:
+    the driver need not import TensorFlow to unpickle them).
+    """
+    from rnn_dyn.fixed_points import find_population_fixed_points
+    from rnn_dyn.plotting import plot_fixed_points
+
+    population, task, cfgs = _population(item["networks"])
+    starts = item["n_starts"] or max(64, 1024 // len(task.x_cond))
+    fps = find_population_fixed_points(population, task, n_starts=starts, seed=item["seed"], **item["options"])
+    states = population.run(task.probe_set()["inputs"])[0].numpy()
+    out = []
+    for i, cfg in enumerate(cfgs):
+        mine = one_network(fps, i)
+        fig = plot_fixed_points(mine, states[i: i + 1])
+        fig.suptitle(f"{cfg.task.name} {cfg.model.cell} {cfg.model.activation} seed {cfg.train.seed}")
+        buf = io.BytesIO()
+        mine.save(buf)
+        out.append((buf.getvalue(), {k: int(v[0]) for k, v in mine.metrics().items()}, png(fig), starts))
+    return out
+
+
+def representations(networks) -> list:
+    """Each network's hidden states on its task's probe set, ``[n_trials, n_time, n_units]``."""
+    from rnn_dyn.population import probe_representation
+
+    reps = [None] * len(networks)
+    for group in _groups(networks):
+        population, task, _ = _population([networks[i] for i in group])
+        for i, r in zip(group, probe_representation(population, task)):
+            reps[i] = r.reshape(-1, task.cfg.n_time, r.shape[-1])
+    return reps
+
+
+def _labels(networks) -> dict:
+    return {"cell": [c["model"]["cell"] for _, c in networks],
+            "activation": [c["model"]["activation"] for _, c in networks]}
+
+
+def _embed_finite(D):
+    """MDS of the networks with finite rows; NaN rows elsewhere."""
+    from rnn_dyn.embedding import embed
+    from rnn_dyn.statistics import comparable
+
+    ok = comparable(D)
+    xy = np.full((len(D), 2), np.nan)
+    if ok.sum() > 2:
+        xy[ok] = embed(D[np.ix_(ok, ok)])
+    return xy
+
+
+def compare_job(item: dict) -> dict:
+    """Distance matrices of one task's networks, for each of ``item["metrics"]`` (``GEOMETRY``
+    names): ``{name: {distances [n, n], embedding [n, 2], separation {label: silhouette}, figure}}``."""
+    from rnn_dyn.embedding import embed, separation
+    from rnn_dyn.plotting import plot_embedding
+    from rnn_dyn.similarity import pairwise_distances
+
+    networks, out = item["networks"], {}
+    reps = representations(networks)
+    labels = _labels(networks)
+    varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
+    for name in item["metrics"]:
+        metric, options = GEOMETRY[name]
+        if metric == "dsa":  # trajectories (trials x time x units), at most the narrowest network's rank
+            width = min(r.shape[-1] for r in reps) * options["n_delays"]
+            options = {**options, "rank": min(options["rank"], width)}
+            D = pairwise_distances(reps, metric=metric, **options)
+        else:  # states (samples x units)
+            D = pairwise_distances([r.reshape(-1, r.shape[-1]) for r in reps], metric=metric, **options)
+        xy = embed(D)
+        title = f"{item['task']}: {name} ({len(networks)} networks)"
+        out[name] = {"distances": D, "embedding": xy, "separation": separation(D, varied) if varied else {},
+                     "options": options,
+                     "figure": png(plot_embedding(xy, labels, title=title))}
+    return out
+
+
+def _examples(labels) -> list:
+    """Index of the first network of each label, in network order."""
+    return sorted({lab: i for i, lab in reversed(list(enumerate(labels)))}.values())
+
+
+def _task_figure(task, results, labels):
+    """Paper Fig. 1e (flip-flop), 2f (sine) or 3f (context) for one task's networks."""
+    from rnn_dyn import plotting
+
+    if task.cfg.name == "flipflop":
+        first = _examples(labels)
+        return plotting.plot_transition_graphs([results[i]["graph"] for i in first], [labels[i] for i in first])
+    if task.cfg.name == "sine":
+        return plotting.plot_sine_frequencies(task.omega(task.grid), np.array([r["frequency"] for r in results]),
+                                              labels)
+    curves = [np.nanmedian(r["curve"], axis=0) if np.isfinite(r["curve"]).any() else r["curve"][0]
+              for r in results]
+    width = max(len(c) for c in curves)
+    curves = np.array([np.pad(c, (0, width - len(c)), constant_values=1.0) for c in curves])
+    return plotting.plot_integration(curves, [r["mean_n_near_one"] for r in results], labels)
+
+
+def _graph_arrays(results):
+    """Each network's graph as arrays: ``matrix_i``, ``readouts_i``, ``is_stable_i`` (flip-flop),
+    ``adjacency_i`` and ``values_i`` (sine; ``_i_c`` per context)."""
+    out = {}
+    for i, r in enumerate(results):
+        graphs = r["graph"] if isinstance(r["graph"], list) else [r["graph"]]
+        for c, g in enumerate(graphs):
+            tag = f"{i}_{c}" if isinstance(r["graph"], list) else f"{i}"
+            fields = ("matrix", "readouts", "is_stable") if hasattr(g, "matrix") else ("adjacency", "values")
+            out.update({f"{f}_{tag}": getattr(g, f) for f in fields})
+    return out
+
+
+def topology_job(item: dict) -> dict:
+    """One task's topology next to its geometry (the universality table).
+
+    ``item``: ``networks``, ``fixed_points`` (per network, ``fixed_points.npz``
+    bytes), ``geometry`` (``{name: [n, n]}`` distances in network order),
+    ``mode``, ``n_perturb``, ``seed``.  Returns ``arrays`` (for
+    ``topology.npz``: ``distances_<name>``, ``embedding_<name>``, per-network
+    measures, ``config``), ``graphs`` (for ``graphs.npz``), ``summary`` (for
+    ``topology.json``), ``metrics`` and ``figures`` (PNG bytes).
+    """
+    from rnn_dyn import universality
+    from rnn_dyn.fixed_points import FixedPoints
+    from rnn_dyn.plotting import plot_spectra, plot_universality
+    from rnn_dyn.topology import keep_modal_count
+
+    networks = item["networks"]
+    fps = [FixedPoints.load(io.BytesIO(b)) for b in item["fixed_points"]]
+    results = []
+    for group in _groups(networks):
+        population, task, _ = _population([networks[i] for i in group])
+        options = {"n_perturb": item["n_perturb"], "seed": item["seed"]} if task.cfg.name == "flipflop" else {}
+        for j, i in enumerate(group):
+            results.append((i, universality.network_topology(task, population.member(j), fps[i], **options)))
+    results = [r for _, r in sorted(results, key=lambda t: t[0])]
+    name, labels = task.cfg.name, _labels(networks)
+    config = [f"{c}/{a}" for c, a in zip(labels["cell"], labels["activation"])]
+    matrices = {"topology": universality.topology_distances(name, [r["graph"] for r in results], item["mode"]),
+                **item["geometry"]}
+    table = universality.separation_table(matrices, labels)
+    scalars = sorted(k for k, v in results[0].items() if isinstance(v, (int, float)))
+    measures = {k: np.array([r[k] for r in results], float) for k in scalars}
+    by_config = {lab: {k: float(np.nanmedian(v[np.array(config) == lab])) for k, v in measures.items()}
+                 for lab in sorted(set(config))}  # medians: a ratio near 0/0 makes means useless
+    summary = {"n_networks": len(networks), "separation": table, "by_config": by_config}
+    embeddings = {m: _embed_finite(D) for m, D in matrices.items()}
+    shown = [m for m in ("topology", "svcca", "cka", "dsa") if m in embeddings]
+    figures = {"universality": plot_universality({m: embeddings[m] for m in shown},
+                                                 labels, f"{name}: {len(networks)} networks"),
+               name: _task_figure(task, results, config)}
+    if name == "flipflop":
+        summary["paper_rule_drops"] = int(keep_modal_count([r["graph"] for r in results])[1])
+        summary["modal_structure"] = {k: list(v) for k, v in universality.modal_structure(results, config).items()}
+    else:
+        first = _examples(config)
+        where = "the middle input u" if name == "sine" else "every fixed point of context 0"
+        figures["spectra"] = plot_spectra([results[i]["spectrum"] for i in first], [config[i] for i in first],
+                                          f"{name}: eigenvalues at {where}, one network per configuration")
+    return {"arrays": {**{f"distances_{m}": D for m, D in matrices.items()},
+                       **{f"embedding_{m}": xy for m, xy in embeddings.items()},
+                       **measures, "config": np.array(config)},
+            "graphs": _graph_arrays(results), "summary": summary,
+            "metrics": {f"separation_{m}_{k}": v for m, row in table.items() for k, v in row.items() if k != "n"},
+            "figures": {k: png(f) for k, f in figures.items()}}
+
+
+def untrained_job(item: dict) -> dict:
+    """Trained vanilla networks against the same initializations untrained (CCA; paper Fig. 4).
+
+    Returns ``arrays`` (``distances [2n, 2n]``, ``groups``: ``"trained relu"``,
+    ``"untrained relu"``, ...), ``summary`` (mean distance between groups) and ``figures``.
+    """
+    from rnn_dyn import universality
+    from rnn_dyn.plotting import plot_embedding
+    from rnn_dyn.population import Population, probe_representation
+    from rnn_dyn.similarity import pairwise_distances
+
+    reps, groups = [], []
+    for weights, c in item["networks"]:
+        trained, task, (cfg,) = _population([(weights, c)])
+        untrained = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
+        for state, pop in (("trained", trained), ("untrained", untrained)):
+            reps.append(probe_representation(pop, task)[0])
+            groups.append(f"{state} {cfg.model.activation}")
+    D = pairwise_distances(reps, metric="cca")
+    names, means = universality.group_distances(D, groups)
+    fig = plot_embedding(_embed_finite(D), {"group": groups}, "context, vanilla: CCA, trained vs untrained")
+    return {"arrays": {"distances": D, "groups": np.array(groups)},
+            "summary": {"groups": names, "mean_distance": means.tolist(), "n_networks": len(item["networks"])},
+            "figures": {"trained_vs_untrained": png(fig)}}
+
+
+def task_job(item: dict) -> dict:
+    """Whatever one task still needs, each key only when asked for: ``compare`` (``metrics``
+    to compute), ``topology`` (its options, with the networks' indices ``index`` that have
+    fixed points) and ``untrained`` (the vanilla networks' indices)."""
+    out, networks = {}, item["networks"]
+    if item.get("metrics"):
+        out["compare"] = compare_job(item)
+    if item.get("topology"):
+        t = item["topology"]
+        geometry = {**t["geometry"], **{m: r["distances"] for m, r in out.get("compare", {}).items()}}
+        index = np.asarray(t["index"])
+        out["topology"] = topology_job({**t, "networks": [networks[i] for i in index],
+                                        "geometry": {m: D[np.ix_(index, index)] for m, D in geometry.items()}})
+    if item.get("untrained"):
+        out["untrained"] = untrained_job({"networks": [networks[i] for i in item["untrained"]]})
+    return out

@@ -1,0 +1,420 @@
+"""The study as stages: train -> fixed points -> distances -> topology -> report.
+
+:func:`run_study` runs a sweep spec end to end; :func:`run_analyses` runs
+chosen stages over an existing experiment.  Per-network work (training, fixed
+points) and per-task work (distance matrices, topology, trained against
+untrained) are jobs on an executor's workers (:mod:`rnn_dyn.jobs`); only this
+driver reads and writes MLflow.  A population's fixed points start as soon as
+it is trained, a task's analyses as soon as its networks are analysed, while
+other populations still train.  Every stage is keyed by what it computes
+(:func:`rnn_dyn.tracking.stage_key`): a rerun skips what has finished, and runs
+that an interrupted driver left RUNNING are closed as KILLED first.  A failed
+job is recorded (run status FAILED, tag ``rnn_dyn.error``) and never stops
+the others.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from rnn_dyn import jobs, tracking
+from rnn_dyn.config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages, configuration
+from rnn_dyn.sweep import say as _say
+from rnn_dyn.sweep import search
+
+MIN_NETWORKS = 3  # a task's comparisons need this many finished networks
+MAX_GROUP = 8  # networks whose fixed points one job searches together
+
+
+def _last_line(error: str) -> str:
+    return (error or "").strip().splitlines()[-1] if error else ""
+
+
+class Study:
+    """One driver's pass over an experiment: the jobs it submits and what it logs.
+
+    Parameters
+    ----------
+    exp_id : str
+        The MLflow experiment.
+    tasks : sequence of str
+    stages : tuple
+        Analyses to run (:data:`rnn_dyn.config.STAGES`).
+    analysis : AnalysisConfig
+    pool : LocalExecutor or DaskExecutor
+    """
+
+    def __init__(self, exp_id, tasks, stages, analysis: AnalysisConfig, pool):
+        self.exp_id, self.tasks, self.stages, self.analysis, self.pool = exp_id, list(tasks), stages, analysis, pool
+        extra = ("svcca", "cka") if "topology" in stages else ()  # the universality table's and claims'
+        self.metrics = tuple(dict.fromkeys(extra + analysis.metrics))
+        self.table = {t: {"finished": 0, "skipped": 0, "diverged": 0, "failed": 0} for t in self.tasks}
+        self.kinds = []  # what job i is: (kind, details)
+        self.outstanding = {t: 0 for t in self.tasks}  # training and fixed-point jobs per task
+        self.submitted = set()  # tasks whose analyses are decided
+        self.done = {"trained": 0, "fixed_points": 0, "comparisons": 0, "topology": 0, "failed": 0}
+        self.logged = {}  # task -> {"topology": run id, "untrained": run id}
+        self.bar = None
+
+    # -- running -------------------------------------------------------------------
+    def run(self, train_jobs=(), experiment=""):
+        """Train ``train_jobs`` (population configs) and analyse everything the stages ask for."""
+        todo = []
+        for job in train_jobs:
+            parent = tracking.start_population(self.exp_id, job)
+            todo += self._add(("train", (job, parent)), (jobs.train_job, job))
+            self.outstanding[job.task.name] += 1
+        for task in self.tasks:
+            if "fixed_points" in self.stages:
+                todo += self._fixed_point_jobs(task, self._networks_without_fixed_points(task))
+        for task in self.tasks:
+            todo += self._task_job(task)
+        n_train = sum(j.train.n_networks for j in train_jobs)
+        self.bar = tqdm(total=len(todo), desc=f"study {experiment}".strip(), unit="job", file=sys.stderr,
+                        disable=not todo)
+        self._postfix(n_train)
+        try:
+            for _ in self.pool.run([fn_item for fn_item in todo], then=self._then):
+                self.bar.update()
+                self._postfix(n_train)
+        finally:
+            self.bar.close()
+        return self
+
+    def _postfix(self, n_train):
+        d = self.done
+        self.bar.set_postfix_str(f"trained {d['trained']}/{n_train} nets, fixed points {d['fixed_points']},"
+                                 f" matrices {d['comparisons']}, topology {d['topology']}"
+                                 + (f", failed {d['failed']}" if d["failed"] else ""))
+
+    def _add(self, kind, fn_item) -> list:
+        self.kinds.append(kind)
+        if self.bar is not None:
+            self.bar.total += 1
+        return [fn_item]
+
+    def _then(self, i, result, error) -> list:
+        """Log job ``i``'s outcome; return the jobs it makes ready."""
+        kind, details = self.kinds[i]
+        if kind == "train":
+            return self._trained(*details, result, error)
+        if kind == "fixed_points":
+            return self._fixed_points_done(*details, result, error)
+        self._task_done(*details, result, error)
+        return []
+
+    # -- training --------------------------------------------------------------------
+    def _trained(self, job, parent, result, error) -> list:
+        task, row = job.task.name, self.table[job.task.name]
+        self.outstanding[task] -= 1
+        if error is not None:
+            tracking.end_run(parent, "FAILED", error)
+            row["failed"] += job.train.n_networks
+            self.done["failed"] += 1
+            _say(f"FAILED training {configuration(job)}: {_last_line(error)}")
+            return self._task_job(task)
+        ids = tracking.log_population(self.exp_id, job, result, parent)
+        tracking.end_run(parent)
+        diverged = np.asarray(result["diverged"], bool)
+        row["diverged"] += int(diverged.sum())
+        row["finished"] += int((~diverged).sum())
+        self.done["trained"] += job.train.n_networks
+        new = []
+        if "fixed_points" in self.stages:
+            networks = [(rid, ({k: v[i] for k, v in result["weights"].items()}, job.member_config(i).to_dict()))
+                        for i, rid in enumerate(ids) if not diverged[i]]
+            new = self._fixed_point_jobs(task, networks)
+        return new + self._task_job(task)
+
+    # -- fixed points ----------------------------------------------------------------
+    def _fixed_point_key(self, run_id):
+        a = self.analysis
+        return tracking.stage_key(kind="fixed_points", run=run_id, n_starts=a.n_starts, seed=a.seed,
+                                  options=a.fixed_points)
+
+    def _networks_without_fixed_points(self, task) -> list:
+        runs = tracking.network_runs(self.exp_id, task)
+        done = tracking.finished_stage_keys(self.exp_id, "fixed_points")
+        return [(r.info.run_id, None) for r in runs if self._fixed_point_key(r.info.run_id) not in done]
+
+    def _fixed_point_jobs(self, task, networks) -> list:
+        """Jobs for ``networks`` (``(run id, (weights, config) or None)``), grouped by architecture."""
+        groups = {}
+        for rid, net in networks:
+            net = net or tracking.network_weights(rid)
+            groups.setdefault(repr((net[1]["task"], net[1]["model"])), []).append((rid, net))
+        out = []
+        for members in groups.values():
+            for k in range(0, len(members), MAX_GROUP):
+                chunk = members[k: k + MAX_GROUP]
+                item = {"networks": [n for _, n in chunk], "n_starts": self.analysis.n_starts,
+                        "seed": self.analysis.seed, "options": self.analysis.fixed_points}
+                out += self._add(("fixed_points", (task, [rid for rid, _ in chunk], item)), (jobs.fixed_points_job, item))
+                self.outstanding[task] += 1
+        return out
+
+    def _fixed_points_done(self, task, run_ids, item, result, error) -> list:
+        self.outstanding[task] -= 1
+        params = {"n_starts": self.analysis.n_starts, "seed": self.analysis.seed, **self.analysis.fixed_points}
+        if error is not None:
+            self.done["failed"] += 1
+            for rid in run_ids:
+                tracking.log_failed(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
+                                    {"network_run": rid, "task": task, **params}, error, parent=rid)
+            _say(f"FAILED fixed points of {len(run_ids)} {task} network(s): {_last_line(error)}")
+            return self._task_job(task)
+        for rid, (fps, metrics, figure, starts) in zip(run_ids, result):
+            tracking.log_stage(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
+                               {"network_run": rid, "task": task, **params, "n_starts": starts}, metrics,
+                               figures={"fixed_points": figure}, parent=rid, writers={"fixed_points.npz": tracking.write_bytes(fps)})
+            self.done["fixed_points"] += 1
+        return self._task_job(task)
+
+    # -- a task's analyses -------------------------------------------------------------
+    def _comparison_key(self, name, ids):
+        metric, options = GEOMETRY[name]
+        return tracking.stage_key(kind="comparison", metric=metric, options=options, runs=ids)
+
+    def _topology_key(self, task, ids):
+        a = self.analysis
+        return tracking.stage_key(kind="topology", task=task, runs=ids, mode=a.mode, n_perturb=a.n_perturb,
+                                  seed=a.seed, metrics=self.metrics)
+
+    def _task_job(self, task) -> list:
+        """The job of ``task``'s distances, topology and trained-vs-untrained comparison, once its
+        networks are trained and analysed; nothing if those are finished already."""
+        wanted = {"compare", "topology"} & set(self.stages)
+        if not wanted or self.outstanding[task] or task in self.submitted:
+            return []
+        self.submitted.add(task)
+        runs = tracking.network_runs(self.exp_id, task)
+        ids = [r.info.run_id for r in runs]
+        if len(ids) < MIN_NETWORKS:
+            _say(f"{task}: {len(ids)} finished network(s), need {MIN_NETWORKS} or more for comparisons; skipped")
+            return []
+        geometry = {name: tracking.finished_stage(self.exp_id, self._comparison_key(name, ids))
+                    for name in self.metrics}
+        item = {"task": task, "run_ids": ids, "metrics": [n for n, rid in geometry.items() if rid is None]}
+        if "topology" in wanted:
+            topo = tracking.finished_stage(self.exp_id, self._topology_key(task, ids))
+            fp_runs = {rid: tracking.stage_run(self.exp_id, "fixed_points", rid) for rid in ids}
+            index = [i for i, rid in enumerate(ids) if fp_runs[rid]]
+            if topo is None and len(index) >= MIN_NETWORKS:
+                item["topology"] = {
+                    "index": index, "mode": self.analysis.mode, "n_perturb": self.analysis.n_perturb,
+                    "seed": self.analysis.seed, "geometry": {n: _distances(rid, ids) for n, rid in geometry.items() if rid},
+                    "fixed_points": [_read(tracking.artifact(fp_runs[ids[i]], "fixed_points.npz")) for i in index]}
+            elif topo is None:
+                _say(f"{task}: fixed points of {len(index)} network(s), need {MIN_NETWORKS}; no topology")
+            self.logged.setdefault(task, {})["topology"] = topo
+            if task == "context":
+                vanilla = [i for i, r in enumerate(runs) if r.data.params.get("cell") == "vanilla"]
+                done = tracking.finished_stage(self.exp_id, _untrained_key([ids[i] for i in vanilla]))
+                self.logged[task]["untrained"] = done
+                if done is None and len(vanilla) >= 2:
+                    item["untrained"] = vanilla
+        if not (item["metrics"] or item.get("topology") or item.get("untrained")):
+            return []
+        item["networks"] = [tracking.network_weights(rid) for rid in ids]
+        return self._add(("task", (task, item)), (jobs.task_job, item))
+
+    def _task_done(self, task, item, result, error):
+        ids = item["run_ids"]
+        if error is not None:
+            self.done["failed"] += 1
+            key = self._topology_key(task, ids)
+            tracking.log_failed(self.exp_id, "topology", key, f"topology-{task}", {"task": task}, error)
+            _say(f"FAILED analyses of {task}: {_last_line(error)}")
+            return
+        nets = item["networks"]
+        labels = {"cell": np.array([c["model"]["cell"] for _, c in nets]),
+                  "activation": np.array([c["model"]["activation"] for _, c in nets]),
+                  "n_units": np.array([c["model"]["n_units"] for _, c in nets]),
+                  "seed": np.array([c["train"]["seed"] for _, c in nets])}
+        for name, r in result.get("compare", {}).items():
+            tracking.log_stage(self.exp_id, "comparison", self._comparison_key(name, ids), f"compare-{task}-{name}",
+                               {"task": task, "metric": GEOMETRY[name][0], "n_networks": len(ids), **r["options"]},
+                               {f"separation_{k}": v for k, v in r["separation"].items()},
+                               arrays={"distances": {"distances": r["distances"], "run_ids": np.array(ids),
+                                                     "embedding": r["embedding"], **labels}},
+                               figures={"mds": r["figure"]})
+            self.done["comparisons"] += 1
+        if "topology" in result:
+            r, index = result["topology"], item["topology"]["index"]
+            a = self.analysis
+            self.logged[task]["topology"] = tracking.log_stage(
+                self.exp_id, "topology", self._topology_key(task, ids), f"topology-{task}",
+                {"task": task, "mode": a.mode, "n_perturb": a.n_perturb, "seed": a.seed, "n_networks": len(index)},
+                r["metrics"], arrays={"topology": {**r["arrays"], "run_ids": np.array([ids[i] for i in index])}},
+                figures=r["figures"], writers={"topology.json": tracking.write_json(r["summary"]),
+                                               "graphs.npz": lambda p: np.savez(p, **r["graphs"])})
+            self.done["topology"] += 1
+            _print_separation(task, r["summary"])
+        if "untrained" in result:
+            r, vanilla = result["untrained"], [ids[i] for i in item["untrained"]]
+            self.logged[task]["untrained"] = tracking.log_stage(
+                self.exp_id, "untrained", _untrained_key(vanilla), "trained-vs-untrained",
+                {"metric": "cca", "n_networks": len(vanilla)}, {},
+                arrays={"untrained": {**r["arrays"], "run_ids": np.array(vanilla)}}, figures=r["figures"],
+                writers={"groups.json": tracking.write_json(r["summary"])})
+            means = dict(zip(r["summary"]["groups"], r["summary"]["mean_distance"]))
+            if {"trained relu", "untrained relu", "trained tanh"} <= set(means):
+                row = dict(zip(r["summary"]["groups"], means["trained relu"]))
+                _say(f"{task}: trained vs untrained (CCA): trained relu to untrained relu "
+                     f"{row['untrained relu']:.3f}, to trained tanh {row['trained tanh']:.3f}")
+
+    # -- the report --------------------------------------------------------------------
+    def report(self, note=""):
+        """Claims and report over the tasks' topology runs (skipped when one with the same inputs exists)."""
+        topology = {t: v["topology"] for t, v in self.logged.items() if v.get("topology")}
+        untrained = self.logged.get("context", {}).get("untrained")
+        if not topology:
+            _say("report: no task has a topology run; no report")
+            return None
+        key = tracking.stage_key(kind="report", topology=topology, untrained=untrained, note=note,
+                                 n_permutations=self.analysis.n_permutations, n_bootstrap=self.analysis.n_bootstrap)
+        done = tracking.finished_stage(self.exp_id, key)
+        if done:
+            return done
+        from rnn_dyn.claims import compute_claims, sensitivity
+        from rnn_dyn.executors import import_tensorflow
+
+        import_tensorflow()  # quietly: the report runs example networks
+        from rnn_dyn.report import make_report
+
+        arrays = {t: _arrays(rid, "topology.npz") for t, rid in topology.items()}
+        a = self.analysis
+        claims = compute_claims(arrays, _arrays(untrained, "untrained.npz") if untrained else None,
+                                n_permutations=a.n_permutations, n_bootstrap=a.n_bootstrap, seed=a.seed)
+        rows = sensitivity(arrays, n_permutations=a.n_permutations, seed=a.seed)
+        rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key)
+        _print_claims(claims)
+        return rid
+
+
+def _untrained_key(ids):
+    return tracking.stage_key(kind="untrained", runs=ids)
+
+
+def _read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _arrays(run_id, name) -> dict:
+    with np.load(tracking.artifact(run_id, name)) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _distances(run_id, ids):
+    """A comparison run's distance matrix, in the order of ``ids``."""
+    d = _arrays(run_id, "distances.npz")
+    where = {r: i for i, r in enumerate(d["run_ids"].tolist())}
+    order = [where[r] for r in ids]
+    return d["distances"][np.ix_(order, order)]
+
+
+def _print_separation(task, summary):
+    rows = summary.get("separation", {})
+    _say(f"{task}: silhouette by cell / by activation: " + ", ".join(
+        f"{m} {r.get('cell', float('nan')):.2f}/{r.get('activation', float('nan')):.2f}" for m, r in rows.items()))
+
+
+def _print_claims(claims):
+    _say(f"\n{'claim':44s} {'value':>8s} {'p':>7s}  verdict")
+    for c in claims:
+        value = "" if c.get("value") is None else f"{c['value']:8.3f}"
+        p = "" if c.get("p_value") is None else f"{c['p_value']:7.3f}"
+        _say(f"{c['id']:44s} {value:>8s} {p:>7s}  {c['verdict']}")
+
+
+# -- entry points --------------------------------------------------------------------
+def _untrained(exp_id, jobs_, table):
+    """The networks of ``jobs_`` that no finished run holds (counted as skipped otherwise)."""
+    done = tracking.finished_keys(exp_id)
+    todo = []
+    for job in jobs_:
+        keep = [i for i in range(job.train.n_networks) if tracking.network_key(job.member_config(i)) not in done]
+        table[job.task.name]["skipped"] += job.train.n_networks - len(keep)
+        if keep:
+            todo.append(job.subset(keep))
+    return todo
+
+
+@contextlib.contextmanager
+def _driving(exp_id, pool):
+    """Close the pool at the end; on Ctrl-C first stop the workers, close this driver's
+    RUNNING runs as KILLED and say how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        pool.close()
+        n = tracking.close_own_runs(exp_id)
+        print(f"\ninterrupted: {n} running run(s) marked KILLED; run the same command again to resume.",
+              file=sys.stderr)
+        raise
+    finally:
+        pool.close()
+
+
+def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
+    """Train a sweep's networks and run its analyses (``sweep.analyses``) on ``pool``.
+
+    Returns a summary: networks trained, searches run, per-task counts, the
+    report run (if any) and the wall time.
+    """
+    start = time.time()
+    exp_id = tracking.get_experiment_id(sweep.experiment)
+    tracking.close_interrupted(exp_id)
+    study = Study(exp_id, sweep.tasks, sweep.analyses, sweep.analysis, pool)
+    with _driving(exp_id, pool):
+        jobs_, searches, n_searched = sweep.expand(), sweep.search_jobs(), 0
+        if searches:
+            winners, n_searched = search(pool, exp_id, searches, study.table, len(sweep.seed_list))
+            jobs_ = apply_search(jobs_, winners)
+        todo = _untrained(exp_id, jobs_, study.table)
+        study.run(todo, sweep.experiment)
+        report = study.report(note) if "report" in sweep.analyses else None
+    wall = time.time() - start
+    print(f"\n{'task':10s} {'finished':>9s} {'skipped':>8s} {'diverged':>9s} {'failed':>7s}")
+    for t, row in study.table.items():
+        print(f"{t:10s} {row['finished']:9d} {row['skipped']:8d} {row['diverged']:9d} {row['failed']:7d}")
+    if searches:
+        print(f"searches: {n_searched} run, {len(searches) - n_searched} already finished")
+    print(f"wall time {wall:.1f} s; browse with: mlflow ui")
+    return {"experiment": sweep.experiment, "networks": sum(j.train.n_networks for j in todo),
+            "searches": n_searched, "analysed": dict(study.done), "report": report, "wall_s": round(wall, 1)}
+
+
+def run_analyses(experiment: str, tasks, stages, analysis: AnalysisConfig, pool, note: str = "") -> Study:
+    """Run ``stages`` (and what they need) over the finished networks of an existing experiment."""
+    exp_id = tracking.experiment_id(experiment)
+    tracking.close_interrupted(exp_id)
+    study = Study(exp_id, tasks, check_stages(stages), analysis, pool)
+    with _driving(exp_id, pool):
+        study.run((), experiment)
+        if "report" in study.stages:
+            study.report(note)
+    return study
+
+
+def check_fixed_point_options(options: dict):
+    """Fail before any work on a ``find_fixed_points`` option that does not exist."""
+    if not options:
+        return
+    import inspect
+
+    from rnn_dyn.executors import import_tensorflow
+
+    import_tensorflow()
+    from rnn_dyn.fixed_points import find_fixed_points
+
+    allowed = [p.name for p in inspect.signature(find_fixed_points).parameters.values()
+               if p.kind == p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown fixed-point option(s) {unknown}; allowed: {sorted(allowed)}.")

@@ -1,0 +1,197 @@
+"""Tests of rnn_dyn.dsa: DMD, known answers, invariances, pairwise batching, errors."""
+import numpy as np
+import pytest
+
+from rnn_dyn.similarity import dmd, dsa, operator_distances, pairwise_distances
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def rotation(a):
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+
+def trajectories(A, n_trials=12, n_time=25, seed=0):
+    """Trials ``x[t+1] = A x[t]`` from Gaussian starts: (n_trials, n_time, n)."""
+    X = np.zeros((n_trials, n_time, len(A)))
+    X[:, 0] = rng(seed).standard_normal((n_trials, len(A)))
+    for t in range(1, n_time):
+        X[:, t] = X[:, t - 1] @ A.T
+    return X
+
+
+def circle(a, n_trials=8, n_time=20):
+    """Rotation by ``a`` from equally spaced starts on the unit circle: isotropic data."""
+    phase = 2 * np.pi * np.arange(n_trials)[:, None] / n_trials + a * np.arange(n_time)
+    return np.stack([np.cos(phase), np.sin(phase)], -1)
+
+
+def stable(n, seed):
+    A = rng(seed).standard_normal((n, n))
+    return 0.95 * A / np.max(np.abs(np.linalg.eigvals(A)))
+
+
+# ------------------------------------------------------------------ dmd
+def test_dmd_recovers_linear_dynamics_up_to_similarity():
+    A = stable(5, 1)
+    F = dmd(trajectories(A))
+    assert F.shape == (5, 5)
+    np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(F)),
+                               np.sort_complex(np.linalg.eigvals(A)), atol=1e-6)
+
+
+def test_dmd_delays_and_rank():
+    X = trajectories(stable(4, 2), n_time=30)
+    assert dmd(X, n_delays=3).shape == (4, 4)  # rank 4 dynamics: null directions dropped
+    assert dmd(X, n_delays=3, rank=2).shape == (2, 2)
+    # a scalar AR(2) process needs two delays to be linear
+    x = np.zeros((6, 40, 1))
+    x[:, :2, 0] = rng(3).standard_normal((6, 2))
+    for t in range(2, 40):
+        x[:, t] = 1.2 * x[:, t - 1] - 0.5 * x[:, t - 2]
+    lam = np.sort_complex(np.linalg.eigvals(dmd(x, n_delays=2)))
+    np.testing.assert_allclose(lam, np.sort_complex(np.roots([1, -1.2, 0.5])), atol=1e-6)
+
+
+def test_dmd_fits_within_trials_only():
+    """Steps across trial boundaries are no transitions: trials of a rotation
+    started anywhere give the rotation exactly; flattened, they do not."""
+    X = circle(0.4)[:, :, :] * rng(4).uniform(0.5, 2, (8, 1, 1))
+    lam = np.linalg.eigvals(dmd(X))
+    np.testing.assert_allclose(np.sort(np.angle(lam)), [-0.4, 0.4], atol=1e-8)
+    flat = np.linalg.eigvals(dmd(X.reshape(-1, 2)))
+    assert np.max(np.abs(np.sort(np.angle(flat)) - [-0.4, 0.4])) > 1e-3
+
+
+# ----------------------------------------------------- known answers
+@pytest.mark.parametrize("a, b", [(0.3, 1.1), (0.2, 2.5), (1.0, 1.0)])
+def test_two_rotations_closed_form(a, b):
+    """max over O(2) of tr(R_a^T C R_b C^T) / 2 is max(cos(a - b), cos(a + b)):
+    rotations commute with R_b, reflections turn it into R_-b."""
+    expected = min(abs(a - b), abs(a + b))
+    D = operator_distances([rotation(a)], [rotation(b), rotation(-b)])
+    np.testing.assert_allclose(D, [[expected, expected]], atol=1e-7)
+    E = operator_distances([rotation(a)], [rotation(b)], kind="euclidean")
+    assert E[0, 0] == pytest.approx(2 * np.sin(expected / 2), abs=1e-7)
+    # from data: isotropic circles give DMD operators that are rotations by +-a
+    assert dsa(circle(a), circle(b)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_changed_rotation_frequency_moves_the_distance():
+    base = circle(0.5)
+    d = [dsa(base, circle(w)) for w in (0.5, 0.55, 0.7, 1.0)]
+    assert d[0] == pytest.approx(0.0, abs=1e-6)
+    assert d[0] < d[1] < d[2] < d[3]
+    np.testing.assert_allclose(d[1:], [0.05, 0.2, 0.5], atol=1e-6)
+
+
+def test_block_diagonal_rotations():
+    """Two planes rotating at (a1, a2) against (b1, b2): the best C pairs planes;
+    the value is the mean of cosines of the matched differences."""
+    def blocks(x, y):
+        A = np.zeros((4, 4))
+        A[:2, :2], A[2:, 2:] = rotation(x), rotation(y)
+        return A
+    a, b = (0.2, 1.0), (0.9, 0.3)
+    A, B = blocks(*a), blocks(*b)
+    best = max((np.cos(a[0] - b[0]) + np.cos(a[1] - b[1])) / 2,
+               (np.cos(a[0] - b[1]) + np.cos(a[1] - b[0])) / 2)
+    assert operator_distances([A], [B])[0, 0] == pytest.approx(np.arccos(best), abs=1e-6)
+
+
+def test_wasserstein_between_known_eigenvalue_sets():
+    A, B = np.diag([0.9, 0.5, -0.2]), np.diag([0.4, 1.0, -0.2])  # match 0.9-1.0, 0.5-0.4
+    assert operator_distances([A], [B], kind="wasserstein")[0, 0] == pytest.approx(0.02)
+    # complex pairs: e^{+-0.3i} against 0.5 e^{+-0.3i}: each point moves by 0.5
+    W = operator_distances([rotation(0.3)], [0.5 * rotation(0.3)], kind="wasserstein")
+    assert W[0, 0] == pytest.approx(2 * 0.25)
+    # different sizes: the smaller set is padded with zeros
+    W = operator_distances([np.diag([0.5])], [np.diag([0.5, 0.3])], kind="wasserstein")
+    assert W[0, 0] == pytest.approx(0.09)
+
+
+# ---------------------------------------------------------- invariances
+@pytest.mark.parametrize("kind", ["angular", "euclidean", "wasserstein"])
+def test_conjugate_systems_are_at_zero(kind):
+    X = trajectories(stable(6, 5))
+    Q = np.linalg.qr(rng(6).standard_normal((6, 6)))[0]
+    M = rng(7).standard_normal((6, 6))  # invertible, far from orthogonal
+    assert dsa(X, X @ Q, kind=kind) == pytest.approx(0.0, abs=1e-6)
+    assert dsa(X, X @ M, kind=kind) == pytest.approx(0.0, abs=1e-6)
+    assert dsa(X, 3.0 * X @ M, n_delays=2, kind=kind) == pytest.approx(0.0, abs=1e-6)
+    wide = X @ rng(8).standard_normal((6, 15))  # observed through 15 units
+    assert dsa(X, wide, kind=kind) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_operator_distance_invariant_to_orthogonal_conjugation_and_scale():
+    A, B = stable(5, 9), stable(5, 10)
+    Q = np.linalg.qr(rng(11).standard_normal((5, 5)))[0]
+    D = operator_distances([A, B, Q @ B @ Q.T * 2.5, Q @ A @ Q.T])
+    assert D[0, 3] == pytest.approx(0.0, abs=1e-6) and D[1, 2] == pytest.approx(0.0, abs=1e-6)
+    assert D[0, 1] > 0.1
+    assert D[0, 2] == pytest.approx(D[0, 1], abs=1e-6) and D[3, 1] == pytest.approx(D[0, 1], abs=1e-6)
+    assert np.all(D >= 0) and np.array_equal(D, D.T) and np.all(np.diag(D) == 0)
+
+
+def test_angular_is_a_metric_on_examples():
+    ops = [stable(4, s) for s in range(6)]
+    D = operator_distances(ops)
+    for i in range(6):
+        for j in range(6):
+            assert np.all(D[i, j] <= D[i, :] + D[:, j] + 1e-6)
+
+
+def test_deterministic_given_seed():
+    ops = [stable(5, s) for s in range(5)]
+    np.testing.assert_array_equal(operator_distances(ops, seed=3), operator_distances(ops, seed=3))
+
+
+def test_batched_no_worse_than_a_dense_single_pair_search():
+    """The batched answer against 64 starts run long, one pair at a time."""
+    ops = [stable(6, s) for s in range(4)]
+    D = operator_distances(ops)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            slow = operator_distances([ops[i]], [ops[j]], n_restarts=64, n_iters=2000)[0, 0]
+            assert D[i, j] <= slow + 1e-3
+
+
+# -------------------------------------------------------- population
+def test_pairwise_distances_dsa_matches_single_pairs():
+    reps = [trajectories(stable(4, s % 3), seed=s % 3) @ rng(s).standard_normal((4, 4 + s))
+            for s in range(5)]
+    D = pairwise_distances(reps, metric="dsa", rank=4)
+    assert D.shape == (5, 5) and np.array_equal(D, D.T) and np.all(np.diag(D) == 0)
+    for i, j in [(0, 1), (0, 3), (2, 4)]:
+        assert D[i, j] == pytest.approx(dsa(reps[i], reps[j], rank=4), abs=1e-6)
+    assert D[0, 3] == pytest.approx(0.0, abs=1e-6)  # the same trajectories, observed differently
+    R = pairwise_distances(reps[3:], reps[:3], metric="dsa", rank=4)
+    np.testing.assert_allclose(R, D[3:, :3], atol=1e-6)
+    W = pairwise_distances(np.array(reps[:1] * 2), metric="dsa", kind="wasserstein")
+    np.testing.assert_allclose(W, 0.0, atol=1e-12)  # a 4-D array: networks, trials, time, units
+
+
+# ----------------------------------------------------------- bad input
+def test_bad_inputs_raise_clear_errors():
+    X = trajectories(stable(3, 0))
+    with pytest.raises(ValueError, match=r"kind must be one of \['angular', 'euclidean', "
+                                         r"'wasserstein'\]; got 'cosine'"):
+        dsa(X, X, kind="cosine")
+    with pytest.raises(ValueError, match=r"X needs n_time > n_delays \(25\) to have a transition; got n_time 25"):
+        dmd(X, n_delays=25)
+    with pytest.raises(ValueError, match=r"rank must be <= n_units \* n_delays \(3\); got 4"):
+        dmd(X, rank=4)
+    with pytest.raises(TypeError, match="n_delays must be an integer; got 1.5"):
+        dsa(X, X, n_delays=1.5)
+    with pytest.raises(ValueError, match=r"Y must be a 3-D array .*got shape \(25,\)"):
+        dsa(X, X[0, :, 0])
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="reps\\[1\\] must contain only finite values; got 1"):
+        pairwise_distances([X, bad], metric="dsa")
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['k'\] for metric 'dsa'"):
+        pairwise_distances([X, X], metric="dsa", k=3)
+    with pytest.raises(ValueError, match="X is all zeros"):
+        dmd(np.zeros((2, 5, 3)))
