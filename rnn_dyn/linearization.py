@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_dyn.cells.base import PopulationCell
+from rnn_dyn.population import Population
 
 
 def _float64_copy(cell, n_inputs):
@@ -137,8 +138,10 @@ def make_map(cell, n_inputs, n_state=None) -> DynamicalMap:
     """The (cached) :class:`DynamicalMap` of ``cell``, its weights synced.
 
     The map, its float64 copy and its traced functions are kept while
-    ``cell`` lives, so later calls skip tracing.
+    ``cell`` lives, so later calls skip tracing.  A :class:`Population` (also an
+    imported network) stands for its cell.
     """
+    cell = cell.cell if isinstance(cell, Population) else cell
     is_cell = isinstance(cell, keras.layers.Layer)
     key = (int(n_inputs), None if (is_cell or n_state is None) else int(n_state))
     try:
@@ -166,6 +169,7 @@ def cell_sizes(cell, h, x):
         A Keras cell that is not built, or a callable returning the wrong shape.
     """
     h, x = np.asarray(h), np.asarray(x)
+    cell = cell.cell if isinstance(cell, Population) else cell
     if isinstance(cell, PopulationCell):
         return cell.n_networks, cell.n_state, int(cell.kernel.shape[1])
     n_state, n_inputs = h.shape[-1] if h.ndim else 0, x.shape[-1] if x.ndim else 0
