@@ -14,7 +14,11 @@ network.
 
 Run from the repository root::
 
-    python benchmarks/fixed_points.py [--repeats 3] [--perturb 0.01]
+    python benchmarks/fixed_points.py [--repeats 3] [--perturb 0.01] [--keras-only]
+
+A second case, ``keras_gru_*`` in the JSON line: the stock Keras GRU of
+``tests/fixtures/keras_gru_flipflop_64.npz`` (trained with Adam on the
+flip-flop without the t = 0 pulse; memories on slow manifolds), 1,024 starts.
 
 The last line printed is one JSON object with the timings and counts.  On a
 shared machine the timings include any contention for the cores.
@@ -35,6 +39,7 @@ from rnn_dyn.population import Population
 from rnn_dyn.tasks import get_task
 
 FIXTURE = pathlib.Path(__file__).parents[1] / "tests" / "fixtures" / "gru_flipflop_64.npz"
+KERAS_FIXTURE = FIXTURE.with_name("keras_gru_flipflop_64.npz")
 
 
 def make_population(n_networks: int, perturb: float, seed: int = 0) -> Population:
@@ -76,12 +81,56 @@ def benchmark(n_networks: int, n_starts: int, repeats: int, perturb: float) -> d
             "n_discarded": m["n_discarded"].tolist()}
 
 
+def benchmark_keras(n_starts: int, repeats: int) -> dict:
+    """A stock ``keras.layers.GRUCell(64, reset_after=True)`` trained with Adam on the
+    flip-flop without the t = 0 pulse (memories on slow manifolds): 1,024 starts
+    from its trajectories on 128 such trials, noise 0.5."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    with np.load(KERAS_FIXTURE) as data:
+        weights = [data[k] for k in ("kernel", "recurrent_kernel", "bias")]
+    truth_file = KERAS_FIXTURE.with_name("keras_gru_flipflop_64_truth.npz")
+    truth = np.load(truth_file)["hstar"] if truth_file.exists() else None
+    cell = keras.layers.GRUCell(64, reset_after=True)
+    cell.build((None, 3))
+    cell.set_weights(weights)
+    pulse = rng.random((128, 100, 3)) < 0.05
+    inputs = (pulse * np.where(rng.random(pulse.shape) < 0.5, -1.0, 1.0)).astype(np.float32)
+    states = keras.layers.RNN(cell, return_sequences=True)(inputs).numpy()
+    starts = sample_states(states, n_starts, noise=0.5, rng=1)
+    times, cpu = [], []
+    for _ in range(repeats + 1):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fps = find_fixed_points(cell, np.zeros(3), starts)
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    m = fps.metrics()
+    found = None
+    if truth is not None and len(fps.fixed):
+        dist = np.linalg.norm(truth[:, None] - fps.fixed.hstar[None], axis=-1).min(1)
+        found = int(np.sum(dist < 1e-6))
+    return {"keras_gru_first_call_s": round(times[0], 3), "keras_gru_s": round(min(times[1:]), 3),
+            "keras_gru_cpu_s": round(min(cpu[1:]), 3),
+            "keras_gru_n_fixed": int(m["n_fixed"][0]), "keras_gru_n_stable": int(m["n_stable"][0]),
+            "keras_gru_n_saddles": int(m["n_saddles"][0]), "keras_gru_n_slow": int(m["n_slow"][0]),
+            "keras_gru_n_slow_manifolds": len(fps.slow_manifolds()),
+            "keras_gru_true_found": found, "keras_gru_n_true": None if truth is None else len(truth)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--perturb", type=float, default=0.01)
     parser.add_argument("--n-starts", type=int, default=1024)
+    parser.add_argument("--keras-only", action="store_true",
+                        help="only the Keras GRU with slow manifolds (keras_gru_flipflop_64.npz)")
     args = parser.parse_args()
+    keras_row = benchmark_keras(args.n_starts, args.repeats)
+    if args.keras_only:
+        print(json.dumps({**keras_row, "cores": len(os.sched_getaffinity(0)),
+                          "load_average": round(os.getloadavg()[0], 1)}))
+        return
     rows = [benchmark(n, args.n_starts, args.repeats, args.perturb) for n in (1, 8, 32)]
     cores = len(os.sched_getaffinity(0))
     load = os.getloadavg()[0]
@@ -103,7 +152,7 @@ def main():
         "n_fixed": one["n_fixed"][0], "n_stable": one["n_stable"][0],
         "n_saddles": one["n_saddles"][0], "n_slow": one["n_slow"][0],
         "pop32_n_fixed": pop32["n_fixed"], "pop32_n_stable": pop32["n_stable"],
-        "cores": cores, "load_average": round(load, 1)}))
+        **keras_row, "cores": cores, "load_average": round(load, 1)}))
 
 
 if __name__ == "__main__":

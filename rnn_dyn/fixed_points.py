@@ -10,10 +10,15 @@ cell under condition inputs ``x*``, for every member of a population at once:
    change ``|Δq| < tol_dq·q``, or ``max_iters``).  States are projected onto
    a ball around the starts' mean, ``guard_scale`` times the starts' largest
    distance from it, so that no search leaves the region the network visits.
-2. **Polish** (float64, batched): Newton's method on ``F(h) − h``, damped
-   (Levenberg–Marquardt) where a Newton step does not lower ``q``.  A true
-   fixed point reaches ``q < tol_exact`` (default 1e-20).  Candidates within
-   ``tol_unique`` of a lower-``q`` candidate are merged before polishing.
+   The starts also run forward ``n_forward`` steps of the map (cheap, batched):
+   their ends, at the attractors or on slow manifolds, join the candidates.
+2. **Merge and polish** (float64, batched): candidates within ``tol_unique``
+   of a lower-``q`` one are merged; those whose search did not converge
+   (``q > tol_q``, typically stranded along a slow manifold) are thinned to
+   representatives ``merge_radius`` apart.  A trust-region (dogleg) Newton
+   method on ``F(h) − h`` polishes the rest
+   (:func:`~rnn_dyn.linearization.polish`); a true fixed point reaches ``q <
+   tol_exact`` (default 1e-20).
 3. **Classify**: ``'fixed'`` (``q <= tol_exact``), ``'slow'`` (a minimum of
    ``q`` that is not a root, ``q <= tol_slow``; a warning says how many of
    them were still improving when ``max_polish`` ran out), otherwise
@@ -29,154 +34,17 @@ networks' own trajectories (:func:`sample_states`), every condition input.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
 
 import numpy as np
 import tensorflow as tf
 
 from rnn_dyn._checks import check_positive, check_range
+from rnn_dyn.fixed_point_results import FixedPoints
+from rnn_dyn.fixed_point_search import (bridge_starts, condition_ids, forward_function,
+                                        merge_candidates, padded, search_function,
+                                        unique_per_group)
 from rnn_dyn.linearization import cell_sizes, eigendecomposition, make_map, polish
 from rnn_dyn.tasks import Task, get_task
-
-
-@dataclass(eq=False)
-class FixedPoints:
-    """Fixed and slow points of one or more networks, with their linearizations.
-
-    Every per-point array has a leading axis ``n_points``; ``network`` and
-    ``condition`` say which member and which condition input each point
-    belongs to.  Index with an int array or boolean mask (``fps[fps.is_stable]``)
-    or use :meth:`for_network`, :meth:`for_condition`, :attr:`fixed`, :attr:`slow`.
-
-    Attributes
-    ----------
-    hstar : ndarray [n_points, n_state]
-    h_init : ndarray [n_points, n_state]
-        The start each point was found from.
-    x_cond : ndarray [n_points, n_inputs]
-    qstar : ndarray [n_points]
-        ``½‖F(h*, x) − h*‖²`` in float64.
-    n_iters, n_polish : ndarray [n_points] of int
-        Search (Adam) and polish (Newton/LM) iterations.
-    kind : ndarray [n_points] of str
-        ``'fixed'`` or ``'slow'``.
-    jacobian : ndarray [n_points, n_state, n_state]
-    input_jacobian : ndarray [n_points, n_state, n_inputs]
-    eigvals : ndarray [n_points, n_state] complex
-        Sorted by magnitude, largest first.
-    right_eigvecs, left_eigvecs : ndarray [n_points, n_state, n_state] complex
-        ``J = R diag(eigvals) L``: right eigenvectors are columns of ``R``,
-        left eigenvectors rows of ``L = R^-1``.
-    is_stable : ndarray [n_points] of bool
-        Every ``|λ| < 1``.
-    n_unstable : ndarray [n_points] of int
-        Number of ``|λ| > 1``.
-    network, condition : ndarray [n_points] of int
-    n_networks : int
-    n_starts : ndarray [n_networks] of int
-        Starts searched per network.
-    n_discarded : ndarray [n_networks] of int
-        Distinct search results (after merging) that ended with ``q > tol_slow``
-        or outside the guard.
-    """
-
-    hstar: np.ndarray
-    h_init: np.ndarray
-    x_cond: np.ndarray
-    qstar: np.ndarray
-    n_iters: np.ndarray
-    n_polish: np.ndarray
-    kind: np.ndarray
-    jacobian: np.ndarray
-    input_jacobian: np.ndarray
-    eigvals: np.ndarray
-    right_eigvecs: np.ndarray
-    left_eigvecs: np.ndarray
-    is_stable: np.ndarray
-    n_unstable: np.ndarray
-    network: np.ndarray
-    condition: np.ndarray
-    n_networks: int = 1
-    n_starts: np.ndarray = None
-    n_discarded: np.ndarray = None
-
-    META = ("n_networks", "n_starts", "n_discarded")  # per-result, not per-point (not a field)
-
-    @property
-    def _point_fields(self):
-        return [f.name for f in fields(self) if f.name not in self.META]
-
-    def __len__(self):
-        return len(self.qstar)
-
-    def __getitem__(self, index) -> "FixedPoints":
-        index = np.asarray(index)
-        if index.ndim == 0:
-            index = index[None]
-        picked = {k: getattr(self, k)[index] for k in self._point_fields}
-        return FixedPoints(**picked, **{k: getattr(self, k) for k in self.META})
-
-    def for_network(self, i: int) -> "FixedPoints":
-        """The points of member ``i``."""
-        return self[self.network == i]
-
-    def for_condition(self, c: int) -> "FixedPoints":
-        """The points under condition input ``c``."""
-        return self[self.condition == c]
-
-    @property
-    def fixed(self) -> "FixedPoints":
-        return self[self.kind == "fixed"]
-
-    @property
-    def slow(self) -> "FixedPoints":
-        return self[self.kind == "slow"]
-
-    @property
-    def n_state(self) -> int:
-        return self.hstar.shape[1]
-
-    def metrics(self) -> dict:
-        """Counts per network, each ``ndarray [n_networks]`` of int.
-
-        ``n_fixed``, ``n_slow``, ``n_stable`` (stable fixed points), ``n_saddles``
-        (fixed points with ``0 < n_unstable < n_state``), ``n_discarded``.
-        """
-        fixed = self.kind == "fixed"
-        count = lambda mask: np.bincount(self.network[mask], minlength=self.n_networks)  # noqa: E731
-        return {"n_fixed": count(fixed), "n_slow": count(self.kind == "slow"),
-                "n_stable": count(fixed & self.is_stable),
-                "n_saddles": count(fixed & (self.n_unstable > 0) & (self.n_unstable < self.n_state)),
-                "n_discarded": np.asarray(self.n_discarded)}
-
-    def summary(self) -> str:
-        """One line per network: counts of fixed, slow, stable and saddle points."""
-        m = self.metrics()
-        lines = [f"FixedPoints: {len(self)} points, {self.n_networks} network(s), "
-                 f"{len(np.unique(self.condition))} condition(s)"]
-        for i in range(self.n_networks):
-            lines.append(f"  network {i}: {m['n_fixed'][i]} fixed ({m['n_stable'][i]} stable, "
-                         f"{m['n_saddles'][i]} saddles), {m['n_slow'][i]} slow, "
-                         f"{m['n_discarded'][i]} discarded, from {self.n_starts[i]} starts")
-        return "\n".join(lines)
-
-    def __repr__(self):
-        m = {k: int(v.sum()) for k, v in self.metrics().items()}
-        return (f"FixedPoints(n_points={len(self)}, n_networks={self.n_networks}, "
-                f"fixed={m['n_fixed']}, stable={m['n_stable']}, saddles={m['n_saddles']}, "
-                f"slow={m['n_slow']})")
-
-    def save(self, path):
-        """Write every field to a ``.npz`` file at ``path``."""
-        np.savez_compressed(path, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)})
-
-    @classmethod
-    def load(cls, path) -> "FixedPoints":
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            values = {f.name: data[f.name] for f in fields(cls)}
-        values["n_networks"] = int(values["n_networks"])
-        return cls(**values)
 
 
 # -- inputs ---------------------------------------------------------------------
@@ -241,119 +109,10 @@ def _check_inputs(cell, x_cond, h_init):
     return make_map(cell, n_inputs, n_state), np.ascontiguousarray(h), np.ascontiguousarray(x)
 
 
-# -- stage 1: Adam in one tf.function -------------------------------------------
-_ROUND = 50  # iterations between compactions of the still-active starts
-
-
-def _search_function(fmap):
-    """The traced Adam search of ``fmap`` (built once per map)."""
-    if "search" in fmap.functions:
-        return fmap.functions["search"]
-    n, m = fmap.n_state, fmap.n_inputs
-
-    def q_and_grad(h, x):
-        with tf.GradientTape() as tape:
-            tape.watch(h)
-            r = fmap(h, x) - h
-            q = 0.5 * tf.reduce_sum(r * r, axis=-1)
-        return q, tape.gradient(q, h)
-
-    @tf.function(autograph=False, input_signature=[
-        tf.TensorSpec([None, None, n], tf.float32), tf.TensorSpec([None, None, m], tf.float32),
-        tf.TensorSpec([None, 1, n], tf.float32), tf.TensorSpec([None, 1, 1], tf.float32),
-        tf.TensorSpec([8], tf.float32), tf.TensorSpec([], tf.int32)])
-    def search(h, x, center, radius, params, max_iters):
-        lr0, lr_up, lr_down, tol_q, tol_dq, beta1, beta2, eps = tf.unstack(params)
-        q, g = q_and_grad(h, x)
-        zeros = tf.zeros_like(h)
-        # Per start: h, Adam moments, learning rate, q, gradient, active, iterations, best h and q.
-        state = (h, zeros, zeros, tf.fill(tf.shape(q), lr0), q, g,
-                 tf.math.is_finite(q) & (q >= tol_q), tf.zeros(tf.shape(q), tf.int32), h, q)
-
-        def step(i, x, h, m1, m2, lr, q, g, active, n_iters, best_h, best_q):
-            t = tf.cast(i + 1, tf.float32)
-            m1 = beta1 * m1 + (1.0 - beta1) * g
-            m2 = beta2 * m2 + (1.0 - beta2) * g * g
-            new = h - lr[..., None] * (m1 / (1.0 - beta1 ** t)) / (tf.sqrt(m2 / (1.0 - beta2 ** t)) + eps)
-            offset = new - center
-            norm = tf.norm(offset, axis=-1, keepdims=True)
-            new = center + offset * tf.minimum(1.0, radius / tf.maximum(norm, 1e-30))
-            new = tf.where(active[..., None], new, h)
-            q_new, g_new = q_and_grad(new, x)
-            finite = tf.math.is_finite(q_new)
-            lr = tf.where(active, tf.where(q_new < q, lr * lr_up, lr * lr_down), lr)
-            n_iters += tf.cast(active, tf.int32)
-            better = active & finite & (q_new < best_q)
-            best_h = tf.where(better[..., None], new, best_h)
-            best_q = tf.where(better, q_new, best_q)
-            done = ~finite | (q_new < tol_q) | (tf.abs(q - q_new) < tol_dq * q)
-            active = active & ~done & (n_iters < max_iters)
-            return new, m1, m2, lr, q_new, g_new, active, n_iters, best_h, best_q
-
-        def rounds(i, state):
-            # Step only the starts still active, gathered per network (padded with
-            # finished ones, which stay put), for up to _ROUND iterations.
-            active = state[6]
-            count = tf.reduce_sum(tf.cast(active, tf.int32), axis=1)
-            order = tf.argsort(tf.cast(~active, tf.int32), axis=1, stable=True)
-            idx = order[:, : tf.reduce_max(count)]
-            sub = tuple(tf.gather(v, idx, batch_dims=1) for v in state)
-            x_sub = tf.gather(x, idx, batch_dims=1)
-            stop = tf.minimum(i + _ROUND, max_iters)
-            j, *sub = tf.while_loop(
-                lambda j, *s: (j < stop) & tf.reduce_any(s[6]),
-                lambda j, *s: (j + 1, *step(j, x_sub, *s)), (i, *sub))
-            rows = tf.broadcast_to(tf.range(tf.shape(idx)[0])[:, None], tf.shape(idx))
-            where = tf.stack([rows, idx], axis=-1)
-            return j, tuple(tf.tensor_scatter_nd_update(v, where, s) for v, s in zip(state, sub))
-
-        _, state = tf.while_loop(lambda i, s: (i < max_iters) & tf.reduce_any(s[6]), rounds,
-                                 (tf.constant(0), state))
-        return state[8], state[9], state[7]
-
-    fmap.functions["search"] = search
-    return search
-
-
-# -- bookkeeping ----------------------------------------------------------------
-def _unique(points, order, tol):
-    """Greedy selection in ``order``: keep a point unless one kept is within ``tol``."""
-    kept = []
-    for i in order:
-        if not kept or np.min(np.linalg.norm(points[kept] - points[i], axis=-1)) > tol:
-            kept.append(i)
-    return np.asarray(kept, int)
-
-
-def _unique_per_group(points, order, groups, tol):
-    keep = [_unique(points, order[groups[order] == g], tol) for g in np.unique(groups)]
-    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, int)
-
-
-def _padded(items, network, n_networks):
-    """Indices ``[n_networks, width]`` of ``items`` per network, padded; and the mask."""
-    per = [items[network[items] == p] for p in range(n_networks)]
-    width = max(1, max(len(v) for v in per))
-    idx = np.zeros((n_networks, width), int)
-    mask = np.zeros((n_networks, width), bool)
-    for p, v in enumerate(per):
-        fill = v if len(v) else items[:1] if len(items) else np.zeros(1, int)
-        idx[p] = np.resize(fill, width)
-        mask[p, : len(v)] = True
-    return idx, mask
-
-
-def _condition_ids(x_rows):
-    """Index of each row among the distinct rows, numbered by first appearance."""
-    _, first, inverse = np.unique(x_rows, axis=0, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), int)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.reshape(-1)]
-
-
 def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_iters=2000,
                       lr=0.1, lr_up=1.05, lr_down=0.5, guard_scale=1.5, tol_exact=1e-20,
-                      tol_slow=1e-6, max_polish=50, tol_unique=1e-3) -> FixedPoints:
+                      tol_slow=1e-6, max_polish=100, tol_unique=1e-3, n_forward=1000,
+                      merge_radius=0.1, n_bridge=64) -> FixedPoints:
     """Find the fixed and slow points of a cell (every population member at once).
 
     Parameters
@@ -386,12 +145,30 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     tol_slow : float, default 1e-6
         Points that do not polish to a root (minima of ``q`` above
         ``tol_exact``) are ``'slow'`` when ``q <= tol_slow``, otherwise discarded.
-    max_polish : int, default 50
-        Newton/LM iterations; a warning names the slow points that were
-        still improving when they ran out.
+    max_polish : int, default 100
+        Trust-region Newton iterations; a warning names the slow points that
+        were still improving when they ran out.
     tol_unique : float, default 1e-3
         Points closer than this (Euclidean) under the same network and
         condition input are merged.
+    n_forward : int, default 1000
+        The starts are also run forward this many steps of the map (float32);
+        the ends, at attractors or on slow manifolds, join the candidates.
+        0 skips it.
+    merge_radius : float or None, default 0.1
+        Candidates whose search did not converge (``q > tol_q``: hundreds of
+        starts strand along a slow manifold) are polished from representatives
+        this far apart (Euclidean), the lowest ``q`` first.  ``None`` polishes
+        one per network and condition.
+    n_bridge : int, default 64
+        Saddles lie between the attractors, on the slow manifolds that join
+        them, where few starts land.  Once the polish has found the stable
+        fixed points, ``n_bridge`` random convex combinations of them (per
+        network and condition, when there are two or more) and steps of 0.1 to
+        0.5 along each one's three slowest eigenvectors are polished too; the
+        roots among them join the fixed points (the rest are dropped).  On a
+        Keras GRU whose memories lie on slow manifolds this finds the four
+        saddles that no search from the trajectories reaches.  0 skips it.
 
     Returns
     -------
@@ -416,6 +193,9 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     check_range("lr_down", lr_down, 0.0, 1.0, low_open=True)
     check_range("max_iters", max_iters, 0, 2**31 - 1, integer=True)
     check_range("max_polish", max_polish, 0, 10**6, integer=True)
+    check_range("n_forward", n_forward, 0, 2**31 - 1, integer=True)
+    if merge_radius is not None:
+        check_positive("merge_radius", merge_radius)
     if guard_scale is not None:
         check_positive("guard_scale", guard_scale)
     if tol_slow < tol_exact:
@@ -428,29 +208,69 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     radius = np.where((spread > 0) & (guard_scale is not None), (guard_scale or 1) * spread, np.inf)
     if max_iters > 0:
         params = np.array([lr, lr_up, lr_down, tol_q, tol_dq, 0.9, 0.999, 1e-7], np.float32)
-        h1, q1, n_iters = (v.numpy() for v in _search_function(fmap)(
+        h1, q1, n_iters = (v.numpy() for v in search_function(fmap)(
             h.astype(np.float32), x.astype(np.float32), center.astype(np.float32),
             radius.astype(np.float32), params,
             tf.constant(max_iters, tf.int32)))
     else:
         h1, q1, n_iters = h, np.zeros(h.shape[:2], np.float32), np.zeros(h.shape[:2], int)
 
-    # Flatten to starts; merge near-duplicates, polish the rest in float64.
-    flat = lambda a: a.reshape((n_networks * n_starts,) + a.shape[2:])  # noqa: E731
-    network = np.repeat(np.arange(n_networks), n_starts)
-    condition = _condition_ids(flat(x))
+    if n_forward > 0:  # the starts run forward: they reach the attractors and slow manifolds
+        hf, qf = (v.numpy() for v in forward_function(fmap)(
+            h.astype(np.float32), x.astype(np.float32), tf.constant(n_forward, tf.int32)))
+        h1, q1 = np.concatenate([h1, hf], 1), np.concatenate([q1, qf], 1)
+        n_iters = np.concatenate([n_iters, np.full(n_iters.shape, n_forward)], 1)
+    n_cand = h1.shape[1]  # candidates per network: search ends, then forward ends
+
+    # Flatten to candidates; merge near-duplicates and thin slow ones, polish the rest in float64.
+    flat = lambda a: a.reshape((n_networks * a.shape[1],) + a.shape[2:])  # noqa: E731
+    twice = lambda a: np.concatenate([a] * (n_cand // n_starts), 1)  # noqa: E731
+    network = np.repeat(np.arange(n_networks), n_cand)
+    x64, h_init = flat(twice(x)), flat(twice(h))
+    condition = condition_ids(x64)
     groups = network * (condition.max() + 1) + condition
     h1_flat, q1_flat = flat(h1).astype(np.float64), np.nan_to_num(flat(q1), nan=np.inf)
-    candidates = _unique_per_group(h1_flat, np.argsort(q1_flat, kind="stable"), groups, tol_unique)
-    idx, mask = _padded(candidates, network, n_networks)
-    x64 = flat(x)
+    finite = np.all(np.isfinite(h1_flat), -1)
+    h1_flat[~finite], q1_flat[~finite] = 0.0, np.inf
+    tol_far = tol_slow if max_iters > 0 else np.inf  # searches that ended far from any point
+    n_far = np.bincount(network[q1_flat > tol_far], minlength=n_networks)
+    candidates = merge_candidates(h1_flat, q1_flat, groups, tol_unique,
+                                  np.inf if merge_radius is None else merge_radius, tol_q,
+                                  tol_far=tol_far)
+    idx, mask = padded(candidates, network, n_networks)
     h2, q2, n_polish, converged = polish(fmap, h1_flat[idx], x64[idx], mask, tol_exact, max_polish)
     cand, h2, q2, n_polish = idx[mask], h2[mask], q2[mask], n_polish[mask]
+    converged, from_bridge = converged[mask], np.zeros(len(cand), bool)
+    if n_bridge > 0 and max_polish > 0:
+        roots = np.flatnonzero(q2 <= tol_exact)
+        jac = _linearize(fmap, h2[roots], x64[cand[roots]], network[cand[roots]], n_networks)[0]
+        is_stable = np.all(np.abs(np.linalg.eigvals(jac)) < 1, axis=-1)
+        stable = roots[is_stable]
+        starts, rows = bridge_starts(h2[stable], groups[cand[stable]], jac[is_stable], n_bridge)
+        if len(starts):
+            # New candidate rows: the bridge starts, with the input and network of their source.
+            src = cand[stable][rows]
+            x64, h_init = np.concatenate([x64, x64[src]]), np.concatenate([h_init, starts])
+            network, condition = np.concatenate([network, network[src]]), np.concatenate(
+                [condition, condition[src]])
+            groups = np.concatenate([groups, groups[src]])
+            n_iters_flat = np.concatenate([flat(n_iters), np.zeros(len(src), int)])
+            new = len(groups) - len(src) + np.arange(len(src))
+            bidx, bmask = padded(new, network, n_networks)
+            hb, qb, nb, cb = polish(fmap, h_init[bidx], x64[bidx], bmask, tol_exact, max_polish)
+            root = qb[bmask] <= tol_exact  # bridges add fixed points only
+            cand = np.concatenate([cand, bidx[bmask][root]])
+            h2, q2 = np.concatenate([h2, hb[bmask][root]]), np.concatenate([q2, qb[bmask][root]])
+            n_polish = np.concatenate([n_polish, nb[bmask][root]])
+            converged = np.concatenate([converged, cb[bmask][root]])
+            from_bridge = np.concatenate([from_bridge, np.ones(root.sum(), bool)])
+            n_iters = n_iters_flat
+    n_iters_flat = n_iters if n_iters.ndim == 1 else flat(n_iters)
 
     # Classify, drop outliers, merge duplicates (fixed points first).
     count = lambda m: np.bincount(network[cand[m]], minlength=n_networks)  # noqa: E731
     fixed, found = q2 <= tol_exact, q2 <= tol_slow
-    unconverged = ~converged[mask] & found & ~fixed  # slow so far, but q was still falling
+    unconverged = ~converged & found & ~fixed  # slow so far, but q was still falling
     if unconverged.any():
         warnings.warn(f"{unconverged.sum()} search(es) did not converge within max_polish="
                       f"{max_polish} Newton/LM iterations (per network {count(unconverged).tolist()}) "
@@ -458,17 +278,17 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
                       "max_iters or max_polish.", stacklevel=2)
     inside = np.linalg.norm(h2 - center[network[cand], 0], axis=-1) <= radius[network[cand], 0, 0]
     good = np.flatnonzero(found & inside)
-    keep = _unique_per_group(h2, good[np.lexsort((q2[good], ~fixed[good]))], groups[cand], tol_unique)
+    keep = unique_per_group(h2, good[np.lexsort((q2[good], ~fixed[good]))], groups[cand], tol_unique)
     keep = keep[np.lexsort((q2[keep], ~fixed[keep], condition[cand[keep]], network[cand[keep]]))]
-    discarded = count(~(found & inside))
+    discarded = count(~(found & inside) & ~from_bridge) + n_far
     cand, h2, q2, n_polish = cand[keep], h2[keep], q2[keep], n_polish[keep]
 
     jac, jac_x = _linearize(fmap, h2, x64[cand], network[cand], n_networks)
     eigvals, right, left = eigendecomposition(jac)
     magnitude = np.abs(eigvals)
     return FixedPoints(
-        hstar=h2, h_init=flat(h)[cand], x_cond=x64[cand], qstar=q2,
-        n_iters=flat(n_iters)[cand].astype(int), n_polish=n_polish,
+        hstar=h2, h_init=h_init[cand], x_cond=x64[cand], qstar=q2,
+        n_iters=n_iters_flat[cand].astype(int), n_polish=n_polish,
         kind=np.where(q2 <= tol_exact, "fixed", "slow").astype("<U5"), jacobian=jac,
         input_jacobian=jac_x, eigvals=eigvals, right_eigvecs=right, left_eigvecs=left,
         is_stable=np.all(magnitude < 1, axis=-1), n_unstable=np.sum(magnitude > 1, axis=-1),
@@ -481,7 +301,7 @@ def _linearize(fmap, h, x, network, n_networks):
     n, m = fmap.n_state, fmap.n_inputs
     if len(h) == 0:
         return np.zeros((0, n, n)), np.zeros((0, n, m))
-    idx, mask = _padded(np.arange(len(h)), network, n_networks)
+    idx, mask = padded(np.arange(len(h)), network, n_networks)
     _, jac, jac_x = fmap.jacobians(tf.constant(h[idx]), tf.constant(x[idx]))
     out, out_x = np.empty((len(h), n, n)), np.empty((len(h), n, m))
     out[idx[mask]], out_x[idx[mask]] = jac.numpy()[mask], jac_x.numpy()[mask]

@@ -18,7 +18,7 @@ Cells are evaluated in float64 through a float64 copy (``from_config`` with
 ``B = dF/dx`` (``tf.GradientTape.batch_jacobian``, vectorized over outputs),
 :func:`eigendecomposition` ``J = R diag(lambda) L`` with eigenvalues sorted by
 magnitude and ``L = R^-1``, and :func:`polish` refines approximate roots of
-``F(s, x) − s`` by damped Newton steps in float64.
+``F(s, x) − s`` by a trust-region (dogleg) Newton method in float64.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_dyn.cells.base import PopulationCell
+from rnn_dyn.population import Population
 
 
 def _float64_copy(cell, n_inputs):
@@ -137,8 +138,10 @@ def make_map(cell, n_inputs, n_state=None) -> DynamicalMap:
     """The (cached) :class:`DynamicalMap` of ``cell``, its weights synced.
 
     The map, its float64 copy and its traced functions are kept while
-    ``cell`` lives, so later calls skip tracing.
+    ``cell`` lives, so later calls skip tracing.  A :class:`Population` (also an
+    imported network) stands for its cell.
     """
+    cell = cell.cell if isinstance(cell, Population) else cell
     is_cell = isinstance(cell, keras.layers.Layer)
     key = (int(n_inputs), None if (is_cell or n_state is None) else int(n_state))
     try:
@@ -166,6 +169,7 @@ def cell_sizes(cell, h, x):
         A Keras cell that is not built, or a callable returning the wrong shape.
     """
     h, x = np.asarray(h), np.asarray(x)
+    cell = cell.cell if isinstance(cell, Population) else cell
     if isinstance(cell, PopulationCell):
         return cell.n_networks, cell.n_state, int(cell.kernel.shape[1])
     n_state, n_inputs = h.shape[-1] if h.ndim else 0, x.shape[-1] if x.ndim else 0
@@ -258,17 +262,46 @@ def _solve(a, b):
         return np.reshape(out, b.shape)
 
 
-def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=50):
-    """Newton's method on ``r(h) = F(h, x) − h`` in float64, damped where it fails.
+def _dogleg(jac, r, radius):
+    """Dogleg steps ``p [..., n]`` for ``min ½‖r + J p‖²`` within ``‖p‖ <= radius``; and ``‖p‖``.
 
-    A step is taken only when it lowers ``q = ½‖r‖²``.  Each point starts with
-    plain Newton steps (``J_r Δ = −r``, ``J_r = J − I``); after a rejected step
-    it switches to Levenberg–Marquardt steps ``(J_rᵀJ_r + μ I) Δ = −J_rᵀ r``,
-    ``μ`` relative to the mean of ``diag(J_rᵀJ_r)``, raised ×10 after each
-    rejection and lowered ÷10 after each success (back to Newton below 1e-6).
-    A point stops when ``q < 1e-8·tol_exact``, when a step fails at ``q <=
-    tol_exact`` (round-off floor) or when ``μ > 1e10`` (a minimum of ``q``
-    that is not a root: a slow point).
+    The Newton step ``−J⁻¹r`` where it fits, else the path from the Cauchy
+    (steepest-descent minimizer) step towards it, cut at the radius.
+    """
+    g = np.einsum("...ji,...j->...i", jac, r)  # gradient of the model, Jᵀr
+    newton = -_solve(jac, r)
+    newton = np.where(np.isfinite(newton), newton, np.inf)
+    jg = np.einsum("...ij,...j->...i", jac, g)
+    gg = np.sum(g * g, -1)
+    cauchy = -(gg / np.maximum(np.sum(jg * jg, -1), 1e-300))[..., None] * g
+    n_newton, n_cauchy = np.linalg.norm(newton, axis=-1), np.linalg.norm(cauchy, axis=-1)
+    d = np.where(np.isfinite(newton), newton, 0.0) - cauchy
+    a, b = np.sum(d * d, -1), 2 * np.sum(cauchy * d, -1)
+    c = n_cauchy ** 2 - radius ** 2
+    tau = (-b + np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))) / np.maximum(2 * a, 1e-300)
+    step = np.where((n_newton <= radius)[..., None], np.where(np.isfinite(newton), newton, 0.0),
+                    np.where((n_cauchy >= radius)[..., None],
+                             cauchy * (radius / np.maximum(n_cauchy, 1e-300))[..., None],
+                             cauchy + np.clip(tau, 0.0, 1.0)[..., None] * d))
+    return step, np.linalg.norm(step, axis=-1)
+
+
+def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
+    """Roots of ``r(h) = F(h, x) − h`` by a trust-region (dogleg) Newton method in float64.
+
+    Each point minimizes ``q = ½‖r‖²`` with dogleg steps (:func:`_dogleg`) on the
+    model ``½‖r + J_r p‖²``, ``J_r = J − I``, inside its own trust radius.  A step
+    is accepted when the actual reduction of ``q`` is at least 1e-4 of the
+    model's predicted one (``ρ``); the radius is quartered to the step's length
+    when ``ρ < 0.25`` and doubled when ``ρ > 0.75`` on a step that reached it.
+    Near a root the steps are Newton steps (quadratic convergence); far from one
+    or on a slow manifold (``J_r`` near singular) they are shortened Cauchy/dogleg
+    steps that always lower ``q``.
+
+    A point stops when ``q < 1e-8·tol_exact``; when a step fails at ``q <=
+    tol_exact`` (round-off floor: a root); or when the model predicts a
+    reduction below ``1e-8·q`` or the radius shrinks below ``1e-12·(1 + ‖h‖)``
+    (a stationary point of ``q`` that is not a root: a slow point).
 
     Parameters
     ----------
@@ -279,6 +312,8 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=50):
     tol_exact : float
     max_polish : int
         Iterations.
+    radius : float, default 1.0
+        Initial trust radius (Euclidean, in state units).
 
     Returns
     -------
@@ -296,7 +331,7 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=50):
 
     h = np.array(h, np.float64)
     r, q = residual(h, x)
-    lam = np.zeros(q.shape)  # 0: plain Newton; > 0: LM damping relative to mean diag(JᵀJ)
+    delta = np.full(q.shape, float(radius))
     n_polish = np.zeros(q.shape, int)
     active = active & np.isfinite(q) & (q > tol_exact * 1e-8)
     rows = np.arange(h.shape[0])[:, None]
@@ -307,24 +342,24 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=50):
         count = active.sum(axis=1)
         cols = np.argsort(~active, axis=1, kind="stable")[:, : count.max()]
         live = np.arange(cols.shape[1])[None] < count[:, None]
-        hs, xs, rs, qs, ls = h[rows, cols], x[rows, cols], r[rows, cols], q[rows, cols], lam[rows, cols]
+        hs, xs, rs, qs, ds = h[rows, cols], x[rows, cols], r[rows, cols], q[rows, cols], delta[rows, cols]
         jac = fmap.jacobians(tf.constant(hs), tf.constant(xs))[1].numpy() - eye
-        newton = ls == 0
-        step = -_solve(np.where(newton[..., None, None], jac, eye), np.where(newton[..., None], rs, 0.0))
-        jtj = np.swapaxes(jac, -1, -2) @ jac
-        damping = ls * np.trace(jtj, axis1=-2, axis2=-1) / h.shape[-1]
-        lm = -_solve(jtj + damping[..., None, None] * eye, np.einsum("...ji,...j->...i", jac, rs))
-        step = np.where(newton[..., None], step, lm)
-        trial = hs + np.where(np.isfinite(step), step, 0.0)
+        step, length = _dogleg(jac, rs, ds)
+        model = rs + np.einsum("...ij,...j->...i", jac, step)
+        predicted = qs - 0.5 * np.sum(model * model, -1)
+        trial = hs + step
         r_try, q_try = residual(trial, xs)
-        accept = np.isfinite(q_try) & (q_try < qs)
+        rho = (qs - q_try) / np.maximum(predicted, 1e-300)
+        accept = np.isfinite(q_try) & (q_try < qs) & (rho > 1e-4)
+        ds = np.where(rho < 0.25, 0.25 * length, np.where((rho > 0.75) & (length >= 0.99 * ds),
+                                                          2 * ds, ds))
         qs = np.where(accept, q_try, qs)
-        ls = np.where(accept, np.where(ls < 1e-6, 0.0, ls / 10), np.where(ls == 0, 1e-4, ls * 10))
-        stalled = ~accept & ((qs <= tol_exact) | (ls > 1e10))
+        stationary = (predicted <= 1e-8 * qs) | (ds < 1e-12 * (1 + np.linalg.norm(hs, axis=-1)))
+        stalled = (~accept & (qs <= tol_exact)) | (stationary & (qs > tol_exact))
         p, c = np.broadcast_to(rows, cols.shape)[live], cols[live]
         h[p, c] = np.where(accept[..., None], trial, hs)[live]
         r[p, c] = np.where(accept[..., None], r_try, rs)[live]
-        q[p, c], lam[p, c] = qs[live], ls[live]
+        q[p, c], delta[p, c] = qs[live], ds[live]
         n_polish[p, c] += 1
         active[p, c] = (~stalled & (qs > tol_exact * 1e-8))[live]
     return h, q, n_polish, ~active

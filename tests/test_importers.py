@@ -322,9 +322,11 @@ def test_analyses_run_on_a_torch_gru():
     fd = np.stack([(torch_step(sd, "gru", x0[:1], h + eps * e)[0] - torch_step(sd, "gru", x0[:1], h - eps * e)[0])[0]
                    / (2 * eps) for e in np.eye(N)], axis=1)
     np.testing.assert_allclose(jac[0], fd, atol=1e-7)
-    # find_fixed_points takes the network's cell directly
-    direct = rnn_dyn.find_fixed_points(net.cell, np.zeros(M), fixed.hstar.astype(np.float32))
-    assert len(direct.fixed) == len(fixed)
+    # find_fixed_points takes the network itself, or its cell
+    for target in (net, net.cell):  # started at the points found: each is found again (the bridge may add more)
+        direct = rnn_dyn.find_fixed_points(target, np.zeros(M), fixed.hstar.astype(np.float32))
+        gap = np.linalg.norm(fixed.hstar[:, None] - direct.fixed.hstar[None], axis=-1).min(axis=1)
+        assert len(direct.fixed) >= len(fixed) and (gap < 1e-6).all()
     rep = probe_representation(net, task)
     assert rep.shape == (1, 4 * 20, N) and np.isfinite(rep).all()
     topo = network_topology(task, net, fps, n_perturb=10)

@@ -11,7 +11,8 @@ import sys
 FORBIDDEN = ["mlflow", "matplotlib", "dask", "distributed", "fire"]
 LAYERS = ["rnn_dyn.config", "rnn_dyn.tasks", "tensorflow", "keras", "rnn_dyn.cells",
           "rnn_dyn.population", "rnn_dyn.training", "rnn_dyn.prepared", "rnn_dyn.dsa", "rnn_dyn.similarity",
-          "rnn_dyn.embedding", "rnn_dyn.linearization", "rnn_dyn.fixed_points", "rnn_dyn.transition_graphs",
+          "rnn_dyn.embedding", "rnn_dyn.linearization", "rnn_dyn.fixed_point_results", "rnn_dyn.fixed_point_search",
+          "rnn_dyn.slow_points", "rnn_dyn.fixed_points", "rnn_dyn.transition_graphs",
           "rnn_dyn.graph_distances", "rnn_dyn.topology", "rnn_dyn.chains", "rnn_dyn.point_groups",
           "rnn_dyn.oscillation", "rnn_dyn.integration", "rnn_dyn.dynamics",
           "rnn_dyn.universality", "rnn_dyn.statistics", "rnn_dyn.claims", "rnn_dyn.importers"]
