@@ -58,7 +58,7 @@ def test_network_key_is_deterministic():
     (dict(n_networks=-1), "n_networks must be > 0; got -1"),
     (dict(l2=-0.1), r"l2 must be in \[0.0, inf\]; got -0.1"),
     (dict(l2=[0.1, 0.2, 0.3]), r"l2 must have one value per network \(n_networks=2\); got 3 values"),
-    (dict(unknown_flag=1), r"unknown flag --unknown_flag"),
+    (dict(unknown_flag=1), r"unknown flag\(s\) --unknown_flag; allowed flags: \[.*'--cell'"),
 ])
 def test_bad_input_fails_before_any_run(mlflow_store, tmp_path, flags, message):
     with pytest.raises((ValueError, TypeError), match=message):
