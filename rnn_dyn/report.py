@@ -42,11 +42,6 @@ FIGURE = {"flipflop": "fig1", "sine": "fig2", "context": "fig3"}
 
 
 # -- reading what the study logged -----------------------------------------------------
-def _npz(run_id: str, name: str) -> dict:
-    with np.load(tracking.artifact(run_id, name)) as f:
-        return {k: f[k] for k in f.files}
-
-
 def _examples(config) -> list:
     """One network index per cell, a tanh one where there is one; in :data:`pf.CELL_ORDER`."""
     config = [str(c) for c in config]
@@ -345,9 +340,9 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
     """
     start = time.time()
     tasks = sorted(topology_runs, key=task_rank)
-    topology = {t: _npz(topology_runs[t], "topology.npz") for t in tasks}
-    graphs = {t: _npz(topology_runs[t], "graphs.npz") for t in tasks}
-    untrained = _npz(untrained_run, "untrained.npz") if untrained_run else None
+    topology = {t: tracking.artifact_arrays(topology_runs[t], "topology.npz") for t in tasks}
+    graphs = {t: tracking.artifact_arrays(topology_runs[t], "graphs.npz") for t in tasks}
+    untrained = tracking.artifact_arrays(untrained_run, "untrained.npz") if untrained_run else None
     scale = study_scale(tracking.network_runs(experiment_id, include_diverged=True))
     from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
 

@@ -23,15 +23,12 @@ from tqdm import tqdm
 
 from rnn_dyn import jobs, tracking
 from rnn_dyn.config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages, configuration
+from rnn_dyn.sweep import last_line
 from rnn_dyn.sweep import say as _say
 from rnn_dyn.sweep import search
 
 MIN_NETWORKS = 3  # a task's comparisons need this many finished networks
 MAX_GROUP = 8  # networks whose fixed points one job searches together
-
-
-def _last_line(error: str) -> str:
-    return (error or "").strip().splitlines()[-1] if error else ""
 
 
 class Study:
@@ -78,7 +75,7 @@ class Study:
                         disable=not todo)
         self._postfix(n_train)
         try:
-            for _ in self.pool.run([fn_item for fn_item in todo], then=self._then):
+            for _ in self.pool.run(todo, then=self._then):
                 self.bar.update()
                 self._postfix(n_train)
         finally:
@@ -115,7 +112,7 @@ class Study:
             tracking.end_run(parent, "FAILED", error)
             row["failed"] += job.train.n_networks
             self.done["failed"] += 1
-            _say(f"FAILED training {configuration(job)}: {_last_line(error)}")
+            _say(f"FAILED training {configuration(job)}: {last_line(error)}")
             return self._task_job(task)
         ids = tracking.log_population(self.exp_id, job, result, parent)
         tracking.end_run(parent)
@@ -153,7 +150,8 @@ class Study:
                 chunk = members[k: k + MAX_GROUP]
                 item = {"networks": [n for _, n in chunk], "n_starts": self.analysis.n_starts,
                         "seed": self.analysis.seed, "options": self.analysis.fixed_points}
-                out += self._add(("fixed_points", (task, [rid for rid, _ in chunk], item)), (jobs.fixed_points_job, item))
+                kind = ("fixed_points", (task, [rid for rid, _ in chunk], item))
+                out += self._add(kind, (jobs.fixed_points_job, item))
                 self.outstanding[task] += 1
         return out
 
@@ -165,12 +163,13 @@ class Study:
             for rid in run_ids:
                 tracking.log_failed(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
                                     {"network_run": rid, "task": task, **params}, error, parent=rid)
-            _say(f"FAILED fixed points of {len(run_ids)} {task} network(s): {_last_line(error)}")
+            _say(f"FAILED fixed points of {len(run_ids)} {task} network(s): {last_line(error)}")
             return self._task_job(task)
         for rid, (fps, metrics, figure, starts) in zip(run_ids, result):
             tracking.log_stage(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
                                {"network_run": rid, "task": task, **params, "n_starts": starts}, metrics,
-                               figures={"fixed_points": figure}, parent=rid, writers={"fixed_points.npz": tracking.write_bytes(fps)})
+                               figures={"fixed_points": figure}, parent=rid,
+                               writers={"fixed_points.npz": tracking.write_bytes(fps)})
             self.done["fixed_points"] += 1
         return self._task_job(task)
 
@@ -206,7 +205,8 @@ class Study:
             if topo is None and len(index) >= MIN_NETWORKS:
                 item["topology"] = {
                     "index": index, "mode": self.analysis.mode, "n_perturb": self.analysis.n_perturb,
-                    "seed": self.analysis.seed, "geometry": {n: _distances(rid, ids) for n, rid in geometry.items() if rid},
+                    "seed": self.analysis.seed,
+                    "geometry": {n: _distances(rid, ids) for n, rid in geometry.items() if rid},
                     "fixed_points": [_read(tracking.artifact(fp_runs[ids[i]], "fixed_points.npz")) for i in index]}
             elif topo is None:
                 _say(f"{task}: fixed points of {len(index)} network(s), need {MIN_NETWORKS}; no topology")
@@ -228,7 +228,7 @@ class Study:
             self.done["failed"] += 1
             key = self._topology_key(task, ids)
             tracking.log_failed(self.exp_id, "topology", key, f"topology-{task}", {"task": task}, error)
-            _say(f"FAILED analyses of {task}: {_last_line(error)}")
+            _say(f"FAILED analyses of {task}: {last_line(error)}")
             return
         nets = item["networks"]
         labels = {"cell": np.array([c["model"]["cell"] for _, c in nets]),
@@ -286,9 +286,9 @@ class Study:
         import_tensorflow()  # quietly: the report runs example networks
         from rnn_dyn.report import make_report
 
-        arrays = {t: _arrays(rid, "topology.npz") for t, rid in topology.items()}
+        arrays = {t: tracking.artifact_arrays(rid, "topology.npz") for t, rid in topology.items()}
         a = self.analysis
-        claims = compute_claims(arrays, _arrays(untrained, "untrained.npz") if untrained else None,
+        claims = compute_claims(arrays, tracking.artifact_arrays(untrained, "untrained.npz") if untrained else None,
                                 n_permutations=a.n_permutations, n_bootstrap=a.n_bootstrap, seed=a.seed)
         rows = sensitivity(arrays, n_permutations=a.n_permutations, seed=a.seed)
         rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key)
@@ -305,14 +305,9 @@ def _read(path) -> bytes:
         return f.read()
 
 
-def _arrays(run_id, name) -> dict:
-    with np.load(tracking.artifact(run_id, name)) as f:
-        return {k: f[k] for k in f.files}
-
-
 def _distances(run_id, ids):
     """A comparison run's distance matrix, in the order of ``ids``."""
-    d = _arrays(run_id, "distances.npz")
+    d = tracking.artifact_arrays(run_id, "distances.npz")
     where = {r: i for i, r in enumerate(d["run_ids"].tolist())}
     order = [where[r] for r in ids]
     return d["distances"][np.ix_(order, order)]

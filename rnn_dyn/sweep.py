@@ -16,6 +16,11 @@ from rnn_dyn import jobs, tracking
 from rnn_dyn.config import configuration
 
 
+def last_line(error: str | None) -> str:
+    """The last line of a job's traceback (its exception), or ''."""
+    return error.strip().splitlines()[-1] if error else ""
+
+
 def say(*args):
     """Print a line on stderr without breaking the progress bars."""
     tqdm.write(" ".join(str(a) for a in args), file=sys.stderr)
@@ -37,7 +42,7 @@ def search(pool, exp_id, searches, table, n_seeds):
             tracking.end_run(runs[i], "FAILED", error)
         if winner is None:
             table[todo[i].task.name]["failed"] += n_seeds  # its seeds cannot train
-            bar.write(f"search FAILED {configuration(todo[i])}: {error.strip().splitlines()[-1] if error else 'every candidate diverged'}")
+            bar.write(f"search FAILED {configuration(todo[i])}: {last_line(error) or 'every candidate diverged'}")
         else:
             winners[configuration(todo[i])] = winner
         bar.update()

@@ -411,6 +411,12 @@ def stage_runs(experiment_id: str, kind: str) -> dict:
     return {r.data.tags["mlflow.parentRunId"]: r.info.run_id for r in runs if "mlflow.parentRunId" in r.data.tags}
 
 
+def artifact_arrays(run_id: str, name: str) -> dict:
+    """The arrays of a run's ``.npz`` artifact ``name``, as a plain dict."""
+    with np.load(artifact(run_id, name)) as f:
+        return {k: f[k] for k in f.files}
+
+
 def artifact(run_id: str, name: str) -> str:
     """Local path of artifact ``name`` of a run (downloaded if the store is remote)."""
     return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name)
