@@ -102,7 +102,7 @@ def benchmark_keras(n_starts: int, repeats: int) -> dict:
     times, cpu = [], []
     for _ in range(repeats + 1):
         start, start_cpu = time.perf_counter(), time.process_time()
-        fps = find_fixed_points(cell, np.zeros(3), starts)
+        fps = find_fixed_points(cell, np.zeros(3), starts, region=states)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     m = fps.metrics()

@@ -101,7 +101,7 @@ def _autonomous_fixed_points(net, n_starts, seed, options):
     states = net.run(np.zeros((N_TRIALS, N_TIME, net.n_inputs), np.float32), initial_state=h0)[0].numpy()
     states = np.concatenate([h0[:, :, None], states], axis=2)  # [1, N_TRIALS, N_TIME + 1, n_state]
     starts = sample_states(states, n_starts, NOISE, rng)
-    fps = find_fixed_points(net.cell, np.zeros(net.n_inputs), starts, **options)
+    fps = find_fixed_points(net.cell, np.zeros(net.n_inputs), starts, **{"region": states, **options})
     return fps, states[0]
 
 

@@ -286,7 +286,7 @@ def _dogleg(jac, r, radius):
     return step, np.linalg.norm(step, axis=-1)
 
 
-def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
+def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0, stall=(10, 0.5)):
     """Roots of ``r(h) = F(h, x) − h`` by a trust-region (dogleg) Newton method in float64.
 
     Each point minimizes ``q = ½‖r‖²`` with dogleg steps (:func:`_dogleg`) on the
@@ -299,9 +299,15 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
     steps that always lower ``q``.
 
     A point stops when ``q < 1e-8·tol_exact``; when a step fails at ``q <=
-    tol_exact`` (round-off floor: a root); or when the model predicts a
+    tol_exact`` (round-off floor: a root); when the model predicts a
     reduction below ``1e-8·q`` or the radius shrinks below ``1e-12·(1 + ‖h‖)``
-    (a stationary point of ``q`` that is not a root: a slow point).
+    (a stationary point of ``q`` that is not a root: a slow point); or when
+    ``stall = (w, f)``: ``w`` iterations have not lowered ``q`` below ``f``
+    times its value ``w`` iterations before.  Newton steps near a root, even a
+    degenerate one, divide ``q`` by 4 or more per step; a point that does not
+    halve it in 10 is creeping along a slow region (e.g. where a GRU's update
+    gates saturate, ``q`` shrinks slowly towards 0 far out) and is reported as
+    the slow point it is.
 
     Parameters
     ----------
@@ -314,6 +320,8 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
         Iterations.
     radius : float, default 1.0
         Initial trust radius (Euclidean, in state units).
+    stall : tuple (int, float), default (10, 0.5)
+        See above.
 
     Returns
     -------
@@ -335,7 +343,9 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
     n_polish = np.zeros(q.shape, int)
     active = active & np.isfinite(q) & (q > tol_exact * 1e-8)
     rows = np.arange(h.shape[0])[:, None]
-    for _ in range(max_polish):
+    window, factor = stall
+    q_before = q.copy()  # q ``window`` iterations ago
+    for it in range(max_polish):
         if not active.any():
             break
         # Work on the active points only, gathered per network (padded with inactive ones).
@@ -356,10 +366,14 @@ def polish(fmap, h, x, active, tol_exact=1e-20, max_polish=100, radius=1.0):
         qs = np.where(accept, q_try, qs)
         stationary = (predicted <= 1e-8 * qs) | (ds < 1e-12 * (1 + np.linalg.norm(hs, axis=-1)))
         stalled = (~accept & (qs <= tol_exact)) | (stationary & (qs > tol_exact))
+        if (it + 1) % window == 0:
+            stalled |= (qs > tol_exact) & (qs > factor * q_before[rows, cols])
         p, c = np.broadcast_to(rows, cols.shape)[live], cols[live]
         h[p, c] = np.where(accept[..., None], trial, hs)[live]
         r[p, c] = np.where(accept[..., None], r_try, rs)[live]
         q[p, c], delta[p, c] = qs[live], ds[live]
         n_polish[p, c] += 1
         active[p, c] = (~stalled & (qs > tol_exact * 1e-8))[live]
+        if (it + 1) % window == 0:
+            q_before = q.copy()
     return h, q, n_polish, ~active

@@ -91,6 +91,21 @@ def double_well(h, x):
     return tf.stack([a + 0.1 * (a - a ** 3), b - 0.1 * b], axis=-1)
 
 
+def test_slow_points_outside_the_region_are_outliers_fixed_points_are_not():
+    def three_lines(h, x):  # a drifts by 1e-4 a step; slow lines at b = -1, 0, 1 (no root)
+        return tf.stack([h[:, 0] + 1e-4, h[:, 1] + 0.1 * (h[:, 1] - h[:, 1] ** 3)], axis=-1)
+
+    starts = np.random.default_rng(1).uniform(-1.5, 1.5, (200, 2))
+    region = np.random.default_rng(2).uniform([-1.0, -0.2], [1.0, 1.2], (50, 2))  # b in [-0.2, 1.2]
+    everywhere = find_fixed_points(three_lines, [0.0], starts)
+    assert set(np.round(everywhere.hstar[:, 1], 6)) == {-1.0, 0.0, 1.0}
+    inside = find_fixed_points(three_lines, [0.0], starts, region=region)
+    assert set(np.round(inside.hstar[:, 1], 6)) == {0.0, 1.0}  # the line at b = -1 is an outlier
+    assert inside.n_discarded[0] > everywhere.n_discarded[0]
+    wells = find_fixed_points(double_well, [0.0], starts, region=region[:, ::-1])  # a in [-0.2, 1.2]:
+    np.testing.assert_allclose(np.sort(wells.hstar[:, 0]), [-1, 0, 1], atol=1e-8)  # a = -1 is kept
+
+
 def test_double_well_two_stable_points_and_a_saddle():
     starts = np.random.default_rng(1).uniform(-1.5, 1.5, (100, 2))
     fps = find_fixed_points(double_well, [0.0], starts)
@@ -364,6 +379,10 @@ def test_errors_name_the_argument():
         find_fixed_points(double_well, [0.0], starts, max_iters=1.5)
     with pytest.raises(ValueError, match="tol_slow must be >= tol_exact"):
         find_fixed_points(double_well, [0.0], starts, tol_slow=1e-30)
+    with pytest.raises(ValueError, match=r"region must have shape \[n_networks=1, ..., n_state=2\]"):
+        find_fixed_points(double_well, [0.0], starts, region=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="region must hold at least one state"):
+        find_fixed_points(double_well, [0.0], starts, region=np.full((5, 2), np.nan))
     with pytest.raises(ValueError, match="must be built"):
         find_fixed_points(keras.layers.GRUCell(2), [0.0], starts)
     with pytest.raises(TypeError, match="must accept float64"):

@@ -11,6 +11,7 @@ Newton from ~3,400 starts, every root checked in float64.
 """
 import importlib.util
 import pathlib
+import warnings
 
 import keras
 import numpy as np
@@ -54,18 +55,45 @@ def test_truth_is_a_set_of_float64_roots_with_saddles():
     assert np.bincount(truth["n_unstable"]).tolist() == [3, 3, 1]
 
 
+def trajectories(cell):
+    rng = np.random.default_rng(0)
+    pulse = rng.random((128, 100, 3)) < 0.05  # no pulse at t = 0: the states start at 0
+    inputs = (pulse * np.where(rng.random(pulse.shape) < 0.5, -1.0, 1.0)).astype(np.float32)
+    return keras.layers.RNN(cell, return_sequences=True)(inputs).numpy()
+
+
 def test_defaults_find_every_true_fixed_point_with_its_stability():
     cell, _ = keras_cell()
     with np.load(FIXTURES / "keras_gru_flipflop_64_truth.npz") as data:
         hstar, n_unstable = data["hstar"], data["n_unstable"]
-    rng = np.random.default_rng(0)
-    pulse = rng.random((128, 100, 3)) < 0.05  # no pulse at t = 0: the states start at 0
-    inputs = (pulse * np.where(rng.random(pulse.shape) < 0.5, -1.0, 1.0)).astype(np.float32)
-    states = keras.layers.RNN(cell, return_sequences=True)(inputs).numpy()
-    fps = find_fixed_points(cell, np.zeros(3), sample_states(states, 1024, noise=0.5, rng=1))
+    states = trajectories(cell)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every polish ends: at a root, a slow point or an outlier
+        fps = find_fixed_points(cell, np.zeros(3), sample_states(states, 1024, noise=0.5, rng=1),
+                                region=states)
     fixed = fps.fixed
     assert np.all(fixed.qstar <= 1e-20)
     dist = np.linalg.norm(hstar[:, None] - fixed.hstar[None], axis=-1)
     assert np.all(dist.min(1) < 1e-6)  # every true point found ...
     np.testing.assert_array_equal(fixed.n_unstable[dist.argmin(1)], n_unstable)  # ... its stability
     assert np.all(dist.min(0) < 1e-6) and len(fixed) == len(hstar)  # no false 'fixed' label
+
+    # The slow points lie where the trajectories go, on a few slow manifolds (issue 14 measured
+    # 5 slow points on three 3-D manifolds, tol_eig 0.05); none is a search that strayed out.
+    flat = states.reshape(-1, 64)
+    low, high = flat.min(0), flat.max(0)
+    margin = 0.05 * (high - low)
+    assert np.all((fps.hstar >= low - margin) & (fps.hstar <= high + margin))
+    assert len(fps.slow) <= 20 and len(fps.slow_manifolds()) <= 4
+
+
+def test_without_a_region_searches_stray_where_the_update_gates_saturate():
+    cell, _ = keras_cell()
+    states = trajectories(cell)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fps = find_fixed_points(cell, np.zeros(3), sample_states(states, 1024, noise=0.5, rng=1))
+    flat = states.reshape(-1, 64)
+    outside = np.any((fps.slow.hstar < flat.min(0)) | (fps.slow.hstar > flat.max(0)), -1)
+    assert outside.sum() >= 50  # many slow points that no trajectory comes near ...
+    assert len(fps.fixed) == 7  # ... beside the same 7 fixed points
