@@ -87,14 +87,16 @@ def fixed_points_job(item: dict) -> list:
     return out
 
 
-def representations(networks) -> list:
-    """Each network's hidden states on its task's probe set, ``[n_trials, n_time, n_units]``."""
+def representations(networks, probe=None) -> list:
+    """Each network's hidden states on its task's probe set, ``[n_trials, n_time, n_units]``;
+    or on the inputs ``probe(task)`` returns."""
     from rnn_dyn.population import probe_representation
 
     reps = [None] * len(networks)
     for group in _groups(networks):
         population, task, _ = _population([networks[i] for i in group])
-        for i, r in zip(group, probe_representation(population, task)):
+        inputs = None if probe is None else probe(task)
+        for i, r in zip(group, probe_representation(population, task, inputs)):
             reps[i] = r.reshape(-1, task.cfg.n_time, r.shape[-1])
     return reps
 

@@ -244,7 +244,7 @@ def _bptt_loop(cell, x, U, b, W, W_out, b_out, *s0):
     return loop(x, U, b, W, W_out, b_out, *s0)
 
 
-def probe_representation(population: Population, task) -> np.ndarray:
+def probe_representation(population: Population, task, inputs=None) -> np.ndarray:
     """Hidden states on the task's fixed probe set, trials x time flattened.
 
     Parameters
@@ -252,12 +252,14 @@ def probe_representation(population: Population, task) -> np.ndarray:
     population : Population
     task : Task
         Supplies :meth:`~rnn_dyn.tasks.Task.probe_set`.
+    inputs : array_like [n_trials, n_time, n_inputs], optional
+        Other probe inputs instead of the task's probe set.
 
     Returns
     -------
     ndarray [n_networks, n_trials * n_time, n_units]
         What :func:`rnn_dyn.pairwise_distances` compares (``h``, also for the LSTM).
     """
-    states, _ = population.run(task.probe_set()["inputs"])
+    states, _ = population.run(task.probe_set()["inputs"] if inputs is None else inputs)
     h = np.asarray(population.cell.hidden(states), np.float64)
     return h.reshape(population.n_networks, -1, h.shape[-1])

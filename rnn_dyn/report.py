@@ -35,6 +35,7 @@ from rnn_dyn import paper_figures as pf  # noqa: E402
 from rnn_dyn import plotting, tracking  # noqa: E402
 from rnn_dyn.report_html import (LOSS_THRESHOLD, TASK_ORDER, VERDICTS, fmt, render_html, table,  # noqa: E402
                                  task_rank)
+from rnn_dyn.statistics import configuration_spread  # noqa: E402
 
 TASK_TITLES = {"flipflop": "Fig. 1 — 3-bit flip-flop", "sine": "Fig. 2 — frequency-cued sine wave",
                "context": "Fig. 3 — context-dependent integration"}
@@ -315,6 +316,25 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def seed_spread(topology: dict) -> list:
+    """Per task and configuration: do its seeds agree (:func:`~rnn_dyn.statistics.configuration_spread`)?
+
+    Rows ``{task, config, n, within, between, ratio}`` on the SVCCA distances,
+    plus ``ratio_<metric>`` for CKA and SVCCA (k = 10) where the task has them.
+    """
+    rows = []
+    for task, arrays in topology.items():
+        if "distances_svcca" not in arrays:
+            continue
+        base = configuration_spread(arrays["distances_svcca"], arrays["config"])
+        for metric in ("cka", "svcca_k10"):
+            if f"distances_{metric}" in arrays:
+                for row, other in zip(base, configuration_spread(arrays[f"distances_{metric}"], arrays["config"])):
+                    row[f"ratio_{metric}"] = other["ratio"]
+        rows += [{"task": task, **r} for r in base]
+    return rows
+
+
 def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | None, claims: list,
                 sensitivity: list, note: str = "", key: str | None = None) -> str:
     """Build the figures and ``report.html`` and log them, with ``claims.json``, as a ``report`` run.
@@ -352,11 +372,13 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
         sections = build_sections(experiment_id, topology, graphs, untrained, scale)
         images = {name: _png(fig) for _, figs, _ in sections for name, (fig, _) in figs.items()
                   if isinstance(fig, plt.Figure)}
+    spread = seed_spread(topology)
     page = render_html("rnn_dyn: universality and individuality — report", note, claims, sensitivity,
-                       [{k: v for k, v in r.items()} for r in scale], sections, images)
+                       [{k: v for k, v in r.items()} for r in scale], sections, images, spread)
     writers = {f"{name}.png": tracking.write_bytes(b) for name, b in images.items()}
     writers["report.html"] = lambda p: open(p, "w", encoding="utf-8").write(page)
-    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity}))
+    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity,
+                                                         "spread": spread}))
     key = key or tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
                                     claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
     counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in VERDICTS}

@@ -84,6 +84,17 @@ def sensitivity_table(sensitivity: list) -> str:
     return table(["claim"] + [METHOD_LABELS.get(m, str(m)) for m in methods], rows, classes)
 
 
+def spread_table(spread: list) -> str:
+    """Per task and configuration: mean SVCCA distance among its seeds, to the other cells, their ratio."""
+    extra = [m for m in ("svcca_k10", "cka") if any(f"ratio_{m}" in r for r in spread)]
+    rows = [[html.escape(str(r["task"])), html.escape(str(r["config"])), str(r["n"])] +
+            [fmt(r[k]) for k in ("within", "between", "ratio")] + [fmt(r.get(f"ratio_{m}")) for m in extra]
+            for r in spread]
+    classes = [[""] * 5 + ["v-contradicted" if (r["ratio"] or 0) > 1 else ""] + [""] * len(extra) for r in spread]
+    return table(["task", "configuration", "networks", "SVCCA among its seeds", "to the other cells (same activation)",
+                  "ratio"] + [f"ratio, {METHOD_LABELS[m]}" for m in extra], rows, classes)
+
+
 def scale_table(scale: list) -> str:
     rows = [[html.escape(str(r[k])) for k in ("task", "config", "networks", "units", "iterations")] +
             [fmt(r["median_fraction"]), fmt(r["max_fraction"]), str(r["diverged"])] for r in scale]
@@ -118,7 +129,7 @@ vertical-align:top}th{background:#f0f0f0}.measure{font-size:11px;color:#666}.not
 
 
 def render_html(title: str, note: str, claims: list, sensitivity: list, scale: list, sections: list,
-                images: dict) -> str:
+                images: dict, spread: list = ()) -> str:
     """The report as one self-contained HTML page.
 
     Parameters
@@ -133,6 +144,8 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
         A figure whose name is not in ``images`` is shown as "<name> skipped: <note>".
     images : dict
         ``{figure name: PNG bytes}``, embedded as ``data:image/png;base64`` URIs.
+    spread : list of dict, optional
+        :func:`rnn_dyn.report.seed_spread`'s rows (see :func:`spread_table`).
 
     Returns
     -------
@@ -148,6 +161,11 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
              "<h2>Claims</h2>", claims_table(claims),
              "<h2>Sensitivity of the geometry claims to the method</h2>",
              sensitivity_table(sensitivity) if sensitivity else "<p class='skip'>No sensitivity rows given.</p>",
+             ("<h2>Do the seeds of one configuration agree?</h2>"
+              "<p>Mean distance between the networks of one configuration, against that from them to the other "
+             "cells' networks of the same activation. A ratio above 1 (red) says that its seeds reached "
+             "different solutions, farther apart than the architectures are: such a configuration blurs "
+             "the geometry claims.</p>" + spread_table(list(spread))) if len(spread) else "",
              "<h2>Scale of the study</h2>",
              scale_summary(scale) + scale_table(scale) if scale else "<p class='skip'>No network runs.</p>"]
     for head, figs, extra in sections:

@@ -14,7 +14,9 @@ interval:
   networks resampled with replacement (optionally within strata, e.g. within
   each architecture);
   :func:`silhouette` and :func:`mantel_r` take the resampled indices and leave
-  out the pairs of copies of one network (see :func:`silhouette`).
+  out the pairs of copies of one network (see :func:`silhouette`);
+- :func:`configuration_spread`: do the seeds of one configuration agree, or
+  reach solutions farther apart than the architectures are?
 
 Permutation p-values are one-sided, ``p = (1 + #{null >= observed}) / (1 +
 n_permutations)`` (the observed labelling counts as one of the permutations,
@@ -376,3 +378,43 @@ def separation_ci(distances, labels, n_bootstrap=1000, seed=0, level=0.95):
     D, ok = _finite(distances, "distances")
     labels = np.asarray(labels)[ok]
     return bootstrap_ci(lambda idx: silhouette(D, labels, idx), len(D), n_bootstrap, seed, level, strata=labels)
+
+
+def configuration_spread(distances, config) -> list:
+    """Per configuration, the mean distance among its own networks against that to the other cells'.
+
+    Parameters
+    ----------
+    distances : array_like, shape (n, n)
+        NaN entries are left out of the means.
+    config : array_like of str, shape (n,)
+        ``"cell/activation"`` of each network.
+
+    Returns
+    -------
+    list of dict
+        ``{config, n, within, between, ratio}`` per configuration, sorted:
+        ``within`` is the mean distance between its networks, ``between`` from
+        them to the networks of the other cells with the same activation.  A
+        ratio above 1 says that its seeds reached different solutions, farther
+        apart than the architectures are.
+    """
+    D = np.asarray(distances, np.float64)
+    if D.ndim != 2 or D.shape[0] != D.shape[1]:
+        raise ValueError(f"distances must be a square matrix; got shape {D.shape}.")
+    config = np.asarray(config).astype(str)
+    if config.shape != (len(D),) or not all(c.count("/") == 1 for c in config):
+        raise ValueError(f"config must hold one 'cell/activation' label per network ({len(D)}); "
+                         f"got {config[:3].tolist()}...")
+    cell, act = np.array([c.split("/") for c in config]).T
+    rows = []
+    for c in np.unique(config):
+        mine = config == c
+        other = (act == act[mine][0]) & (cell != cell[mine][0])
+        pairs = D[np.ix_(mine, mine)][~np.eye(mine.sum(), dtype=bool)]
+        within = float(np.nanmean(pairs)) if np.isfinite(pairs).any() else np.nan
+        cross = D[np.ix_(mine, other)]
+        between = float(np.nanmean(cross)) if np.isfinite(cross).any() else np.nan
+        rows.append({"config": str(c), "n": int(mine.sum()), "within": within, "between": between,
+                     "ratio": within / between if between > 0 else np.nan})
+    return rows

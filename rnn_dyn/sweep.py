@@ -99,7 +99,9 @@ def _duration(seconds: float) -> str:
 def plan(jobs_, workers=None, searches=()) -> dict:
     """Print a sweep's training jobs (and search jobs) and an estimated wall time from a short
     timing of each job shape on this machine (one thread, as a local worker runs); start nothing."""
-    from rnn_dyn.executors import n_cores
+    from rnn_dyn.executors import import_tensorflow, n_cores
+
+    import_tensorflow()  # quietly, before the trainer imports it
     from rnn_dyn.training import set_threads, time_step
 
     set_threads(1)

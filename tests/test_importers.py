@@ -329,6 +329,10 @@ def test_analyses_run_on_a_torch_gru():
         assert len(direct.fixed) >= len(fixed) and (gap < 1e-6).all()
     rep = probe_representation(net, task)
     assert rep.shape == (1, 4 * 20, N) and np.isfinite(rep).all()
+    inputs = task.probe_set()["inputs"]
+    np.testing.assert_array_equal(probe_representation(net, task, inputs), rep)  # the same probe ...
+    other = probe_representation(net, task, inputs[:2] + 0.5)  # ... or other inputs, other states
+    assert other.shape == (1, 2 * 20, N) and not np.allclose(other[0], rep[0, : 2 * 20])
     topo = network_topology(task, net, fps, n_perturb=10)
     assert topo["n_fixed"] == len(fps.for_condition(0).fixed) and topo["n_stable"] >= 1
 

@@ -112,7 +112,13 @@ def test_report_of_a_tiny_study(mlflow_store, tmp_path):
     assert "fig1_mds skipped" in text and "fig3_mds skipped" in text and "SVCCA k=10" in text and "vanilla/relu" in text
 
     saved = json.load(open(tracking.artifact(rid, "claims.json")))
-    assert saved == {"claims": CLAIMS, "sensitivity": SENSITIVITY}
+    assert {k: saved[k] for k in ("claims", "sensitivity")} == {"claims": CLAIMS, "sensitivity": SENSITIVITY}
+    spread = saved["spread"]  # every task's configurations, with their seeds' spread
+    assert {(r["task"], r["config"]) for r in spread} == {
+        (t, c) for t in ("flipflop", "sine", "context") for c in
+        tracking.artifact_arrays(topology_runs[t], "topology.npz")["config"].tolist()}
+    assert all(r["within"] >= 0 and "ratio_cka" in r for r in spread)
+    assert "Do the seeds of one configuration agree?" in text
 
 
 def test_a_study_without_tasks_skips_their_figures(mlflow_store):
@@ -136,6 +142,10 @@ def test_tables_format_and_colour_verdicts():
     sens = report_html.sensitivity_table(SENSITIVITY + [{**SENSITIVITY[0], "method": "svcca_k20", "value": 0.4}])
     header = sens.split("</thead>")[0]
     assert header.index("SVCCA 95%") < header.index("SVCCA k=10") < header.index("SVCCA k=20") < header.index("CKA")
+    spread = report_html.spread_table([
+        {"task": "sine", "config": "vanilla/tanh", "n": 6, "within": 0.2, "between": 0.1, "ratio": 2.0},
+        {"task": "sine", "config": "gru/tanh", "n": 6, "within": 0.05, "between": 0.1, "ratio": 0.5}])
+    assert spread.count("class='v-contradicted'") == 1 and "vanilla/tanh" in spread and "CKA" not in spread
     fmt = report_html.fmt
     assert fmt(float("nan")) == "—" and fmt(0.0012345) == "0.00123" and fmt(3) == "3" and fmt([0.1, None]) == "[0.1, —]"
 

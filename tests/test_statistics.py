@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from rnn_dyn import bootstrap_ci, mantel_test, separation, separation_test
-from rnn_dyn.statistics import comparable, mantel_r, separation_ci, silhouette
+from rnn_dyn.statistics import comparable, configuration_spread, mantel_r, separation_ci, silhouette
 
 
 def clusters(rng, n_per=6, k=4, strength=3.0, dim=5):
@@ -137,6 +137,24 @@ def test_bootstrap_keeps_strata_and_silhouette_ci_covers_the_sample():
     assert all(seen) and lo < silhouette(D, labels) < hi and lo > 0
     assert separation_ci(D, labels, n_bootstrap=200) == (lo, hi)
     assert np.isnan(bootstrap_ci(lambda idx: np.nan, 5)).all()
+
+
+def test_configuration_spread_finds_the_configuration_whose_seeds_disagree():
+    rng = np.random.default_rng(3)
+    config = np.repeat(["gru/tanh", "lstm/tanh", "ugrnn/tanh", "gru/relu"], 4)
+    centers = {"gru/tanh": [0, 0], "lstm/tanh": [3, 0], "ugrnn/tanh": [0, 3], "gru/relu": [9, 9]}
+    X = np.array([centers[c] for c in config]) + 0.1 * rng.standard_normal((16, 2))
+    X[8:12] = rng.uniform(-6, 6, (4, 2))  # the UGRNNs' seeds land anywhere
+    D = cdist(X, X)
+    D[0, 1] = D[1, 0] = np.nan  # left out of the means
+    rows = {r["config"]: r for r in configuration_spread(D, config)}
+    assert rows["ugrnn/tanh"]["ratio"] > 1 > rows["gru/tanh"]["ratio"] and rows["lstm/tanh"]["ratio"] < 0.2
+    assert rows["gru/tanh"]["n"] == 4 and np.isfinite(rows["gru/tanh"]["within"])
+    other = [j for j in range(16) if config[j] in ("lstm/tanh", "ugrnn/tanh")]
+    assert rows["gru/tanh"]["between"] == pytest.approx(D[np.ix_(range(4), other)].mean())
+    assert np.isnan(rows["gru/relu"]["between"])  # no other relu cell
+    with pytest.raises(ValueError, match="config must hold one 'cell/activation' label per network"):
+        configuration_spread(D, ["gru"] * 16)
 
 
 def test_bad_arguments_are_named():

@@ -43,6 +43,10 @@ def _runs(kind, status="FINISHED"):
 
 
 def test_one_command_runs_the_whole_study_quietly(mlflow_store, tmp_path):
+    proc = _command(tmp_path, "sweep", "--spec", _spec(tmp_path), "--dry-run")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "8 networks" in out and not NOISE.search(err), err  # a quiet plan ...
+    assert not _runs("network")  # ... that starts nothing
     proc = _command(tmp_path, "sweep", "--spec", _spec(tmp_path), "--workers", "2")
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
