@@ -142,10 +142,19 @@ def test_map_without_fixed_points_gives_an_empty_result():
     assert fps.jacobian.shape == (0, 2, 2) and "0 fixed" in fps.summary()
 
 
+def test_search_ends_above_tol_polish_are_not_polished():
+    starts = np.random.default_rng(1).uniform(-1.5, 1.5, (40, 2))
+    polished = find_fixed_points(double_well, [0.0], starts, max_iters=3, n_forward=0, tol_polish=1.0)
+    assert len(polished.fixed) == 3  # three Adam steps leave q high; Newton takes every end home
+    stranded = find_fixed_points(double_well, [0.0], starts, max_iters=3, n_forward=0, tol_polish=1e-12)
+    assert len(stranded) == 0 and stranded.n_discarded[0] == 40
+
+
 def test_warns_when_searches_do_not_converge():
     starts = np.random.default_rng(1).uniform(-1.5, 1.5, (20, 2))
     with pytest.warns(UserWarning, match="did not converge within max_polish=1.*slow points"):
-        fps = find_fixed_points(double_well, [0.0], starts, max_iters=1, max_polish=1, tol_slow=1.0)
+        fps = find_fixed_points(double_well, [0.0], starts, max_iters=1, max_polish=1, tol_slow=1.0,
+                                tol_polish=1.0)
     assert "slow" in set(fps.kind)
 
 
