@@ -368,7 +368,8 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
 
     # One BLAS thread: the PCAs' SVDs are small, and extra threads on a loaded machine cost
     # seconds each (measured: 3.7 s against 0.07 s for a 6,400 x 128 SVD on 2 busy cores).
-    with ThreadpoolController().limit(limits=1, user_api="blas"):
+    # The sections hold every figure (about 25) until each is written and closed by _png.
+    with ThreadpoolController().limit(limits=1, user_api="blas"), plt.rc_context({"figure.max_open_warning": 0}):
         sections = build_sections(experiment_id, topology, graphs, untrained, scale)
         images = {name: _png(fig) for _, figs, _ in sections for name, (fig, _) in figs.items()
                   if isinstance(fig, plt.Figure)}
