@@ -32,17 +32,12 @@ METRICS = {"SVCCA 95%": ("svcca", {}), "SVCCA k=10": ("svcca", {"k": 10}), "CKA"
 
 
 def _topology_arrays(experiment, task):
-    import mlflow
-
     from rnn_dyn import tracking
 
-    exp = tracking.get_experiment_id(experiment)
-    runs = mlflow.search_runs([exp], output_format="list", order_by=["attributes.start_time DESC"],
-                              filter_string="tags.`rnn_dyn.kind` = 'topology' and attributes.status = 'FINISHED'"
-                                            f" and params.task = '{task}'")
-    if not runs:
+    run = tracking.stage_run(tracking.experiment_id(experiment), "topology", task=task)
+    if run is None:
         raise ValueError(f"experiment {experiment!r} has no finished topology run for task {task!r}.")
-    return tracking.artifact_arrays(runs[0].info.run_id, "topology.npz")
+    return tracking.artifact_arrays(run, "topology.npz")
 
 
 def probe_inputs(task, kind, seed=0):

@@ -396,11 +396,13 @@ def network_weights(run_id: str) -> tuple[dict, dict]:
         return {k: f[k] for k in f.files}, cfg
 
 
-def stage_run(experiment_id: str, kind: str, parent: str) -> str | None:
-    """The newest finished stage run of ``kind`` logged as a child of run ``parent``."""
+def stage_run(experiment_id: str, kind: str, parent: str | None = None, task: str | None = None) -> str | None:
+    """The newest finished stage run of ``kind`` (a child of run ``parent``, of ``task``, if given)."""
+    query = f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'"
+    query += f" and tags.`mlflow.parentRunId` = '{parent}'" if parent else ""
+    query += f" and params.task = '{task}'" if task else ""
     runs = mlflow.search_runs([experiment_id], output_format="list", order_by=["attributes.start_time DESC"],
-                              filter_string=f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status = 'FINISHED'"
-                                            f" and tags.`mlflow.parentRunId` = '{parent}'")
+                              filter_string=query)
     return runs[0].info.run_id if runs else None
 
 
