@@ -51,7 +51,7 @@ def _bare_worker(jobs):
 
 def bare(spec_path, workers):
     """The jobs of the spec split over ``workers`` spawned processes; prints their training seconds."""
-    from rnn_dyn.config import SweepConfig
+    from rnn_dyn.sweep_config import SweepConfig
 
     with open(spec_path) as f:
         jobs = SweepConfig.from_dict(yaml.safe_load(f)).expand()
@@ -114,7 +114,7 @@ def main():
             print(f"repeat {r}: sweep {wall:.1f} s ({seconds:.1f} CPU s), bare {bares[-1]:.1f} s "
                   f"({cpu['bare'][-1]:.1f} CPU s; training loops {train[-1]:.1f} s on the busiest worker)",
                   file=sys.stderr)
-    from rnn_dyn.config import SweepConfig
+    from rnn_dyn.sweep_config import SweepConfig
 
     jobs = SweepConfig.from_dict(spec(args.iterations)).expand()
     sweep_s, bare_s = min(sweeps), min(bares)

@@ -100,7 +100,7 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
     nothing.  What is finished is skipped; runs an interrupted sweep left
     RUNNING are closed as KILLED first.
     """
-    from rnn_dyn.config import SweepConfig
+    from rnn_dyn.sweep_config import SweepConfig
     from rnn_dyn.study import run_study
     from rnn_dyn.sweep import plan
 
@@ -114,7 +114,8 @@ def sweep(spec="quick", executor="local", workers=None, scheduler=None, dry_run=
 
 def _analyses(stages, experiment, tasks, pool_flags, **analysis):
     """Run ``stages`` over an existing experiment; returns what was analysed."""
-    from rnn_dyn.config import AnalysisConfig, TASKS
+    from rnn_dyn.config import TASKS
+    from rnn_dyn.sweep_config import AnalysisConfig
     from rnn_dyn._checks import check_choice
     from rnn_dyn.study import run_analyses
 
@@ -164,7 +165,7 @@ def compare(experiment="quick", metric="svcca", tasks=None, executor="local", wo
     torch|keras [--cell gru] [--task flipflop]``: where a network trained elsewhere sits among them.
     """
     from rnn_dyn._checks import check_choice
-    from rnn_dyn.config import GEOMETRY
+    from rnn_dyn.sweep_config import GEOMETRY
 
     if foreign:
         from rnn_dyn.foreign import place_foreign
@@ -197,7 +198,8 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
 def report(experiment="quick", tasks=None, note="", executor="local", workers=None, scheduler=None):
     """The paper's claims as numbers with verdicts, and its figures: a ``report`` run with
     ``report.html``, ``claims.json`` and the figures (runs the analyses it needs first)."""
-    from rnn_dyn.config import AnalysisConfig, TASKS
+    from rnn_dyn.config import TASKS
+    from rnn_dyn.sweep_config import AnalysisConfig
     from rnn_dyn.study import run_analyses
 
     tasks = [tasks] if isinstance(tasks, str) else list(tasks or TASKS)

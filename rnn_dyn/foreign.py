@@ -22,7 +22,8 @@ import numpy as np
 
 from rnn_dyn import jobs, tracking
 from rnn_dyn._checks import check_choice, check_positive, check_range
-from rnn_dyn.config import GEOMETRY, TASKS, AnalysisConfig, RunConfig, TaskConfig, default_starts
+from rnn_dyn.config import TASKS, RunConfig, TaskConfig
+from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, default_starts
 from rnn_dyn.tasks import get_task
 
 FORMATS = ("keras", "torch")  # rnn_dyn.importers.FORMATS, not imported here: it imports TensorFlow
@@ -297,7 +298,7 @@ def place_foreign(experiment, path, format="torch", cell=None, task=None, metric
     task : {'flipflop', 'sine', 'context'}, optional
         Default: the one of the experiment's tasks whose number of inputs the network has.
     metric : str, default 'svcca'
-        A name of :data:`rnn_dyn.config.GEOMETRY` (``svcca cka cca procrustes svcca_k10 svcca_k20``).
+        A name of :data:`rnn_dyn.sweep_config.GEOMETRY` (``svcca cka cca procrustes svcca_k10 svcca_k20``).
     activation : {'tanh', 'relu'}, optional
 
     Returns

@@ -12,7 +12,8 @@ import io
 
 import numpy as np
 
-from rnn_dyn.config import GEOMETRY, RunConfig, default_starts
+from rnn_dyn.config import RunConfig
+from rnn_dyn.sweep_config import GEOMETRY, default_starts
 
 
 def png(fig) -> bytes:
@@ -64,7 +65,7 @@ def fixed_points_job(item: dict) -> list:
     """Fixed points of networks of one architecture, searched together.
 
     ``item``: ``networks`` (list of ``(weights, config dict)``), ``n_starts``
-    (per condition, or None: :func:`~rnn_dyn.config.default_starts`),
+    (per condition, or None: :func:`~rnn_dyn.sweep_config.default_starts`),
     ``seed``, ``options`` (:func:`~rnn_dyn.find_fixed_points`).  Returns per
     network ``(fixed_points.npz bytes, metrics, figure PNG, n_starts)`` (bytes:
     the driver need not import TensorFlow to unpickle them).

@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from rnn_dyn import jobs, tracking
-from rnn_dyn.config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages, configuration
+from rnn_dyn.config import configuration
+from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages
 from rnn_dyn.sweep import last_line
 from rnn_dyn.sweep import say as _say
 from rnn_dyn.sweep import search
@@ -40,7 +41,7 @@ class Study:
         The MLflow experiment.
     tasks : sequence of str
     stages : tuple
-        Analyses to run (:data:`rnn_dyn.config.STAGES`).
+        Analyses to run (:data:`rnn_dyn.sweep_config.STAGES`).
     analysis : AnalysisConfig
     pool : LocalExecutor or DaskExecutor
     """

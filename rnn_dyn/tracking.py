@@ -31,7 +31,8 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from rnn_dyn.config import SEARCH_FIELDS, RunConfig, best_candidate, configuration
+from rnn_dyn.config import RunConfig, configuration
+from rnn_dyn.sweep_config import SEARCH_FIELDS, best_candidate
 from rnn_dyn.tasks import get_task
 
 NETWORK_PARAMS = ("task", "cell", "activation", "n_units", "l2", "lr", "momentum", "decay_rate",

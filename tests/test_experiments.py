@@ -14,7 +14,7 @@ import yaml
 
 from rnn_dyn import experiments
 from rnn_dyn import sweep as sweep_module
-from rnn_dyn.config import SEARCH_FIELDS, SweepConfig, apply_search, best_candidate
+from rnn_dyn.sweep_config import SEARCH_FIELDS, SweepConfig, apply_search, best_candidate
 
 TINY = dict(tasks=["flipflop", "context"], cells=["gru"], activations=["tanh"], n_units=[4], seeds=2,
             defaults={"task": {"n_time": 10, "n_val": 8}, "train": {"iterations": 3, "batch_size": 4}},

@@ -2,7 +2,7 @@
 import pytest
 
 from rnn_dyn import experiments
-from rnn_dyn.config import SweepConfig
+from rnn_dyn.sweep_config import SweepConfig
 
 pytestmark = pytest.mark.slow
 
