@@ -336,7 +336,7 @@ def seed_spread(topology: dict) -> list:
 
 
 def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | None, claims: list,
-                sensitivity: list, note: str = "", key: str | None = None) -> str:
+                sensitivity: list, note: str = "", key: str | None = None, run_id: str | None = None) -> str:
     """Build the figures and ``report.html`` and log them, with ``claims.json``, as a ``report`` run.
 
     Parameters
@@ -352,6 +352,8 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
         Shown prominently at the top (e.g. that a quick run's verdicts mean little).
     key : str, optional
         The run's ``rnn_dyn.key`` (default: from its inputs), by which a rerun finds it.
+    run_id : str, optional
+        The run claimed for it (:func:`rnn_dyn.tracking.claim`); a new run if not given.
 
     Returns
     -------
@@ -387,7 +389,7 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
               **{f"topology_{t}": r for t, r in topology_runs.items()}}
     return tracking.log_stage(experiment_id, "report", key, "report", params,
                               {**counts, "n_claims": len(claims), "n_figures": len(images),
-                               "report_seconds": time.time() - start}, writers=writers)
+                               "report_seconds": time.time() - start}, writers=writers, run_id=run_id)
 
 
 def _plain(obj):

@@ -26,7 +26,7 @@ from rnn_dyn.config import configuration
 from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages
 from rnn_dyn.sweep import last_line
 from rnn_dyn.sweep import say as _say
-from rnn_dyn.sweep import search
+from rnn_dyn.sweep import search, wait_for_others
 
 MIN_NETWORKS = 3  # a task's comparisons need this many finished networks
 MAX_GROUP = 8  # networks whose fixed points one job searches together
@@ -56,36 +56,55 @@ class Study:
         self.submitted = set()  # tasks whose analyses are decided
         self.done = {"trained": 0, "fixed_points": 0, "comparisons": 0, "topology": 0, "failed": 0}
         self.logged = {}  # task -> {"topology": run id, "untrained": run id}
+        self.held = set()  # (task, key) another live driver computes now
+        self.n_train = 0
         self.bar = None
 
     # -- running -------------------------------------------------------------------
     def run(self, train_jobs=(), experiment=""):
-        """Train ``train_jobs`` (population configs) and analyse everything the stages ask for."""
+        """Train ``train_jobs`` (population configs) and analyse everything the stages ask for.
+
+        Works in passes: each claims what is left (:func:`rnn_dyn.tracking.claim`) and runs
+        what it won; while another live driver holds keys this study needs, it waits and
+        plans again, taking over the keys of a driver that is gone.
+        """
+        self.n_train, first = 0, True
+        try:
+            while True:
+                self.held, self.submitted, self.kinds = set(), set(), []
+                todo = self._plan(train_jobs, first)
+                if todo and self.bar is None:
+                    self.bar = tqdm(total=len(todo), desc=f"study {experiment}".strip(), unit="job",
+                                    file=sys.stderr)
+                if self.bar is not None:
+                    self._postfix()
+                for _ in self.pool.run(todo, then=self._then):
+                    self.bar.update()
+                    self._postfix()
+                if not self.held:
+                    return self
+                wait_for_others(self.held, first)
+                tracking.close_interrupted(self.exp_id)
+                first = False
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+
+    def _plan(self, train_jobs, first) -> list:
+        """One pass's jobs: the networks, fixed points and task analyses that no run holds."""
         todo = []
-        for job in train_jobs:
-            parent = tracking.start_population(self.exp_id, job)
-            todo += self._add(("train", (job, parent)), (jobs.train_job, job))
-            self.outstanding[job.task.name] += 1
+        for job in _untrained(self.exp_id, train_jobs, self.table if first else None):
+            todo += self._train_job(job)
         for task in self.tasks:
             if "fixed_points" in self.stages:
                 todo += self._fixed_point_jobs(task, self._networks_without_fixed_points(task))
         for task in self.tasks:
             todo += self._task_job(task)
-        n_train = sum(j.train.n_networks for j in train_jobs)
-        self.bar = tqdm(total=len(todo), desc=f"study {experiment}".strip(), unit="job", file=sys.stderr,
-                        disable=not todo)
-        self._postfix(n_train)
-        try:
-            for _ in self.pool.run(todo, then=self._then):
-                self.bar.update()
-                self._postfix(n_train)
-        finally:
-            self.bar.close()
-        return self
+        return todo
 
-    def _postfix(self, n_train):
+    def _postfix(self):
         d = self.done
-        self.bar.set_postfix_str(f"trained {d['trained']}/{n_train} nets, fixed points {d['fixed_points']},"
+        self.bar.set_postfix_str(f"trained {d['trained']}/{self.n_train} nets, fixed points {d['fixed_points']},"
                                  f" matrices {d['comparisons']}, topology {d['topology']}"
                                  + (f", failed {d['failed']}" if d["failed"] else ""))
 
@@ -106,25 +125,52 @@ class Study:
         return []
 
     # -- training --------------------------------------------------------------------
-    def _trained(self, job, parent, result, error) -> list:
+    def _train_job(self, job) -> list:
+        """The training job of ``job``'s members this driver claims (parent run created)."""
+        task = job.task.name
+        members = [job.member_config(i) for i in range(job.train.n_networks)]
+        won, held = tracking.claim(self.exp_id, "network",
+                                   [(tracking.network_key(m), tracking.network_name(m)) for m in members])
+        if held:
+            self.held |= {(task, k) for k in held}
+        keep = [i for i, m in enumerate(members) if tracking.network_key(m) in won]
+        if not keep:
+            return []
+        job = job.subset(keep) if len(keep) < len(members) else job
+        runs = [won[tracking.network_key(members[i])] for i in keep]
+        parent = tracking.start_population(self.exp_id, job)
+        self.outstanding[task] += 1
+        self.n_train += job.train.n_networks
+        return self._add(("train", (job, parent, runs)), (jobs.train_job, job))
+
+    def _trained(self, job, parent, runs, result, error) -> list:
         task, row = job.task.name, self.table[job.task.name]
         self.outstanding[task] -= 1
         if error is not None:
             tracking.end_run(parent, "FAILED", error)
+            for rid in runs:
+                tracking.end_run(rid, "FAILED", error)
             row["failed"] += job.train.n_networks
             self.done["failed"] += 1
             _say(f"FAILED training {configuration(job)}: {last_line(error)}")
             return self._task_job(task)
-        ids = tracking.log_population(self.exp_id, job, result, parent)
+        ids = tracking.log_population(self.exp_id, job, result, parent, runs)
         tracking.end_run(parent)
         diverged = np.asarray(result["diverged"], bool)
-        row["diverged"] += int(diverged.sum())
-        row["finished"] += int((~diverged).sum())
-        self.done["trained"] += job.train.n_networks
+        lost = [i for i, rid in enumerate(ids) if rid is None]
+        for i in lost:
+            _say(f"FAILED to store network run {runs[i]} (key {tracking.network_key(job.member_config(i))});"
+                 " rerun the command to redo it")
+        stored = np.array([rid is not None for rid in ids], bool)
+        row["diverged"] += int((diverged & stored).sum())
+        row["finished"] += int((~diverged & stored).sum())
+        row["failed"] += len(lost)
+        self.done["trained"] += int(stored.sum())
+        self.done["failed"] += len(lost)
         new = []
         if "fixed_points" in self.stages:
             networks = [(rid, ({k: v[i] for k, v in result["weights"].items()}, job.member_config(i).to_dict()))
-                        for i, rid in enumerate(ids) if not diverged[i]]
+                        for i, rid in enumerate(ids) if rid is not None and not diverged[i]]
             new = self._fixed_point_jobs(task, networks)
         return new + self._task_job(task)
 
@@ -140,9 +186,15 @@ class Study:
         return [(r.info.run_id, None) for r in runs if self._fixed_point_key(r.info.run_id) not in done]
 
     def _fixed_point_jobs(self, task, networks) -> list:
-        """Jobs for ``networks`` (``(run id, (weights, config) or None)``), grouped by architecture."""
+        """Jobs for the ``networks`` (``(run id, (weights, config) or None)``) whose fixed points
+        this driver claims, grouped by architecture."""
+        won, held = tracking.claim(self.exp_id, "fixed_points",
+                                   [(self._fixed_point_key(rid), f"fixed-points-{rid[:8]}") for rid, _ in networks])
+        self.held |= {(task, k) for k in held}
         groups = {}
         for rid, net in networks:
+            if self._fixed_point_key(rid) not in won:
+                continue
             net = net or tracking.network_weights(rid)
             groups.setdefault(repr((net[1]["task"], net[1]["model"])), []).append((rid, net))
         out = []
@@ -151,27 +203,32 @@ class Study:
                 chunk = members[k: k + MAX_GROUP]
                 item = {"networks": [n for _, n in chunk], "n_starts": self.analysis.n_starts,
                         "seed": self.analysis.seed, "options": self.analysis.fixed_points}
-                kind = ("fixed_points", (task, [rid for rid, _ in chunk], item))
+                claims = [won[self._fixed_point_key(rid)] for rid, _ in chunk]
+                kind = ("fixed_points", (task, [rid for rid, _ in chunk], claims, item))
                 out += self._add(kind, (jobs.fixed_points_job, item))
                 self.outstanding[task] += 1
         return out
 
-    def _fixed_points_done(self, task, run_ids, item, result, error) -> list:
+    def _fixed_points_done(self, task, run_ids, claims, item, result, error) -> list:
         self.outstanding[task] -= 1
         params = {"n_starts": self.analysis.n_starts, "seed": self.analysis.seed, **self.analysis.fixed_points}
         if error is not None:
             self.done["failed"] += 1
-            for rid in run_ids:
+            for rid, claim in zip(run_ids, claims):
                 tracking.log_failed(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
-                                    {"network_run": rid, "task": task, **params}, error, parent=rid)
+                                    {"network_run": rid, "task": task, **params}, error, parent=rid, run_id=claim)
             _say(f"FAILED fixed points of {len(run_ids)} {task} network(s): {last_line(error)}")
             return self._task_job(task)
-        for rid, (fps, metrics, figure, starts) in zip(run_ids, result):
-            tracking.log_stage(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
-                               {"network_run": rid, "task": task, **params, "n_starts": starts}, metrics,
-                               figures={"fixed_points": figure}, parent=rid,
-                               writers={"fixed_points.npz": tracking.write_bytes(fps)})
-            self.done["fixed_points"] += 1
+        for rid, claim, (fps, metrics, figure, starts) in zip(run_ids, claims, result):
+            try:
+                tracking.log_stage(self.exp_id, "fixed_points", self._fixed_point_key(rid), f"fixed-points-{rid[:8]}",
+                                   {"network_run": rid, "task": task, **params, "n_starts": starts}, metrics,
+                                   figures={"fixed_points": figure}, parent=rid, run_id=claim,
+                                   writers={"fixed_points.npz": tracking.write_bytes(fps)})
+                self.done["fixed_points"] += 1
+            except tracking.LoggingError as exc:
+                self.done["failed"] += 1
+                _say(f"FAILED to store {exc}; rerun the command to redo it")
         return self._task_job(task)
 
     # -- a task's analyses -------------------------------------------------------------
@@ -188,8 +245,8 @@ class Study:
         """The job of ``task``'s distances, topology and trained-vs-untrained comparison, once its
         networks are trained and analysed; nothing if those are finished already."""
         wanted = {"compare", "topology"} & set(self.stages)
-        if not wanted or self.outstanding[task] or task in self.submitted:
-            return []
+        if not wanted or self.outstanding[task] or task in self.submitted or task in {t for t, _ in self.held}:
+            return []  # wait for this task's networks and fixed points, here or elsewhere
         self.submitted.add(task)
         runs = tracking.network_runs(self.exp_id, task)
         ids = [r.info.run_id for r in runs]
@@ -220,17 +277,53 @@ class Study:
                     item["untrained"] = vanilla
         if not (item["metrics"] or item.get("topology") or item.get("untrained")):
             return []
+        claims = self._claim_task(task, item)
+        if claims is None:
+            return []
         item["networks"] = [tracking.network_weights(rid) for rid in ids]
-        return self._add(("task", (task, item)), (jobs.task_job, item))
+        return self._add(("task", (task, item, claims)), (jobs.task_job, item))
 
-    def _task_done(self, task, item, result, error):
+    def _claim_task(self, task, item) -> dict | None:
+        """Claim all of a task job's keys, or none: ``{(kind, name): run id}``, or ``None`` (and
+        the task held) when another driver holds one of them."""
+        ids, wanted = item["run_ids"], {}
+        if item.get("topology"):
+            wanted["topology"] = [(self._topology_key(task, ids), f"topology-{task}", task)]
+        wanted["comparison"] = [(self._comparison_key(n, ids), f"compare-{task}-{n}", n) for n in item["metrics"]]
+        if item.get("untrained"):
+            vanilla = [ids[i] for i in item["untrained"]]
+            wanted["untrained"] = [(_untrained_key(vanilla), "trained-vs-untrained", task)]
+        claims, held = {}, set()
+        for kind, rows in wanted.items():  # one order for every driver
+            won, held = tracking.claim(self.exp_id, kind, [(key, name) for key, name, _ in rows])
+            claims.update({(kind, n): won[key] for key, _, n in rows if key in won})
+            if held or len(won) < len(rows):
+                break
+        else:
+            return claims
+        tracking.release(claims.values())
+        self.held |= {(task, k) for k in held}
+        if not held:  # finished meanwhile by another driver: plan again
+            self.held.add((task, None))
+        return None
+
+    def _task_done(self, task, item, claims, result, error):
         ids = item["run_ids"]
-        if error is not None:
-            self.done["failed"] += 1
+        if error is None:
+            try:
+                return self._log_task(task, item, claims, result)
+            except tracking.LoggingError as exc:
+                error = str(exc)
+        self.done["failed"] += 1
+        for rid in claims.values():
+            tracking.end_run(rid, "FAILED", error)
+        if not claims.get(("topology", task)):
             key = self._topology_key(task, ids)
             tracking.log_failed(self.exp_id, "topology", key, f"topology-{task}", {"task": task}, error)
-            _say(f"FAILED analyses of {task}: {last_line(error)}")
-            return
+        _say(f"FAILED analyses of {task}: {last_line(error)}")
+
+    def _log_task(self, task, item, claims, result):
+        ids = item["run_ids"]
         nets = item["networks"]
         labels = {"cell": np.array([c["model"]["cell"] for _, c in nets]),
                   "activation": np.array([c["model"]["activation"] for _, c in nets]),
@@ -242,7 +335,7 @@ class Study:
                                {f"separation_{k}": v for k, v in r["separation"].items()},
                                arrays={"distances": {"distances": r["distances"], "run_ids": np.array(ids),
                                                      "embedding": r["embedding"], **labels}},
-                               figures={"mds": r["figure"]})
+                               figures={"mds": r["figure"]}, run_id=claims[("comparison", name)])
             self.done["comparisons"] += 1
         if "topology" in result:
             r, index = result["topology"], item["topology"]["index"]
@@ -252,7 +345,8 @@ class Study:
                 {"task": task, "mode": a.mode, "n_perturb": a.n_perturb, "seed": a.seed, "n_networks": len(index)},
                 r["metrics"], arrays={"topology": {**r["arrays"], "run_ids": np.array([ids[i] for i in index])}},
                 figures=r["figures"], writers={"topology.json": tracking.write_json(r["summary"]),
-                                               "graphs.npz": lambda p: np.savez(p, **r["graphs"])})
+                                               "graphs.npz": lambda p: np.savez(p, **r["graphs"])},
+                run_id=claims[("topology", task)])
             self.done["topology"] += 1
             _print_separation(task, r["summary"])
         if "untrained" in result:
@@ -261,7 +355,7 @@ class Study:
                 self.exp_id, "untrained", _untrained_key(vanilla), "trained-vs-untrained",
                 {"metric": "cca", "n_networks": len(vanilla)}, {},
                 arrays={"untrained": {**r["arrays"], "run_ids": np.array(vanilla)}}, figures=r["figures"],
-                writers={"groups.json": tracking.write_json(r["summary"])})
+                writers={"groups.json": tracking.write_json(r["summary"])}, run_id=claims[("untrained", task)])
             means = dict(zip(r["summary"]["groups"], r["summary"]["mean_distance"]))
             if {"trained relu", "untrained relu", "trained tanh"} <= set(means):
                 row = dict(zip(r["summary"]["groups"], means["trained relu"]))
@@ -278,9 +372,25 @@ class Study:
             return None
         key = tracking.stage_key(kind="report", topology=topology, untrained=untrained, note=note,
                                  n_permutations=self.analysis.n_permutations, n_bootstrap=self.analysis.n_bootstrap)
-        done = tracking.finished_stage(self.exp_id, key)
-        if done:
-            return done
+        first = True
+        while True:
+            done = tracking.finished_stage(self.exp_id, key)
+            if done:
+                return done
+            won, held = tracking.claim(self.exp_id, "report", [(key, "report")])
+            if won:
+                break
+            wait_for_others(held or {key}, first)
+            tracking.close_interrupted(self.exp_id)
+            first = False
+        try:
+            return self._report(topology, untrained, note, key, won[key])
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                tracking.end_run(won[key], "FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _report(self, topology, untrained, note, key, run_id):
         from rnn_dyn.claims import compute_claims, sensitivity
         from rnn_dyn.executors import import_tensorflow
 
@@ -292,7 +402,7 @@ class Study:
         claims = compute_claims(arrays, tracking.artifact_arrays(untrained, "untrained.npz") if untrained else None,
                                 n_permutations=a.n_permutations, n_bootstrap=a.n_bootstrap, seed=a.seed)
         rows = sensitivity(arrays, n_permutations=a.n_permutations, seed=a.seed)
-        rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key)
+        rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key, run_id=run_id)
         _print_claims(claims)
         return rid
 
@@ -329,13 +439,14 @@ def _print_claims(claims):
 
 
 # -- entry points --------------------------------------------------------------------
-def _untrained(exp_id, jobs_, table):
-    """The networks of ``jobs_`` that no finished run holds (counted as skipped otherwise)."""
+def _untrained(exp_id, jobs_, table=None):
+    """The networks of ``jobs_`` that no finished run holds (counted in ``table`` as skipped otherwise)."""
     done = tracking.finished_keys(exp_id)
     todo = []
     for job in jobs_:
         keep = [i for i in range(job.train.n_networks) if tracking.network_key(job.member_config(i)) not in done]
-        table[job.task.name]["skipped"] += job.train.n_networks - len(keep)
+        if table is not None:
+            table[job.task.name]["skipped"] += job.train.n_networks - len(keep)
         if keep:
             todo.append(job.subset(keep))
     return todo
@@ -346,7 +457,8 @@ def _driving(exp_id, pool):
     """Close the pool at the end; on Ctrl-C first stop the workers, close this driver's
     RUNNING runs as KILLED and say how to resume."""
     try:
-        yield
+        with tracking.heartbeat(exp_id):
+            yield
     except KeyboardInterrupt:
         pool.close()
         n = tracking.close_own_runs(exp_id)
@@ -372,8 +484,7 @@ def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
         if searches:
             winners, n_searched = search(pool, exp_id, searches, study.table, len(sweep.seed_list))
             jobs_ = apply_search(jobs_, winners)
-        todo = _untrained(exp_id, jobs_, study.table)
-        study.run(todo, sweep.experiment)
+        study.run(jobs_, sweep.experiment)
         report = study.report(note) if "report" in sweep.analyses else None
     wall = time.time() - start
     print(f"\n{'task':10s} {'finished':>9s} {'skipped':>8s} {'diverged':>9s} {'failed':>7s}")
@@ -382,7 +493,7 @@ def run_study(sweep: SweepConfig, pool, note: str = "") -> dict:
     if searches:
         print(f"searches: {n_searched} run, {len(searches) - n_searched} already finished")
     print(f"wall time {wall:.1f} s; browse with: mlflow ui")
-    return {"experiment": sweep.experiment, "networks": sum(j.train.n_networks for j in todo),
+    return {"experiment": sweep.experiment, "networks": study.n_train,
             "searches": n_searched, "analysed": dict(study.done), "report": report, "wall_s": round(wall, 1)}
 
 

@@ -7,7 +7,9 @@ training with a progress bar.  Only this driver side writes to MLflow.
 """
 from __future__ import annotations
 
+import random
 import sys
+import time
 
 import numpy as np
 from tqdm import tqdm
@@ -26,13 +28,39 @@ def say(*args):
     tqdm.write(" ".join(str(a) for a in args), file=sys.stderr)
 
 
+def wait_for_others(held, first: bool):
+    """Pause while another live driver computes ``held`` keys (said once), with jitter so that
+    two drivers that backed off together do not meet again."""
+    if first:
+        say(f"{len(held)} result(s) are being computed by another driver on this experiment; waiting for them")
+    time.sleep(random.uniform(1.0, 3.0))
+
+
 def search(pool, exp_id, searches, table, n_seeds):
-    """Each configuration's hyperparameter search on the executor, skipping finished ones.
-    Returns ``{configuration: winner's settings}`` and how many searches ran."""
-    done = tracking.finished_searches(exp_id)
-    winners = {configuration(j): done[tracking.search_key(j)] for j in searches if tracking.search_key(j) in done}
-    todo = [j for j in searches if configuration(j) not in winners]
-    runs = [tracking.start_search(exp_id, j) for j in todo]
+    """Each configuration's hyperparameter search on the executor, skipping finished ones and
+    waiting for those another driver runs.  Returns ``{configuration: winner's settings}`` and
+    how many searches ran here."""
+    winners, n_run, first = {}, 0, True
+    while True:
+        done = tracking.finished_searches(exp_id)
+        winners.update({configuration(j): done[tracking.search_key(j)] for j in searches
+                        if tracking.search_key(j) in done})
+        left = [j for j in searches if configuration(j) not in winners]
+        won, held = tracking.claim(exp_id, "search", [(tracking.search_key(j), tracking.search_name(j))
+                                                      for j in left])
+        todo = [j for j in left if tracking.search_key(j) in won]
+        n_run += len(todo)
+        _run_searches(pool, exp_id, todo, [won[tracking.search_key(j)] for j in todo], table, n_seeds, winners)
+        if not held:
+            return winners, n_run
+        wait_for_others(held, first)
+        tracking.close_interrupted(exp_id)
+        first = False
+
+
+def _run_searches(pool, exp_id, todo, runs, table, n_seeds, winners):
+    for j, rid in zip(todo, runs):
+        tracking.start_search(exp_id, j, rid)
     bar = tqdm(total=len(todo), desc="search", unit="config", file=sys.stderr, disable=not todo)
     for i, result, error in pool.map(jobs.train_job, todo):
         winner = None
@@ -47,7 +75,6 @@ def search(pool, exp_id, searches, table, n_seeds):
             winners[configuration(todo[i])] = winner
         bar.update()
     bar.close()
-    return winners, len(todo)
 
 
 def train_one(run, experiment: str = "default", threads=None) -> dict:

@@ -7,22 +7,31 @@ network``) with the network's params, its loss curve, ``val_loss``,
 after SPEC's symbols) and ``config.json`` (its own one-member
 :class:`~rnn_dyn.config.RunConfig`).  A hyperparameter search is one run per
 configuration (``rnn_dyn.kind = search``) with every candidate's settings and
-validation loss.  Network and search runs carry a deterministic key (tag
-``rnn_dyn.key``) so a rerun can skip what is finished; every run names the
-process that created it (tag ``rnn_dyn.driver``, ``host:pid``), so that the
-next sweep can close the runs an interrupted one left RUNNING.
+validation loss.  Network, search and stage runs carry a deterministic key (tag
+``rnn_dyn.key``) so a rerun can skip what is finished.
+
+Exactly once: a driver claims a key before computing it (:func:`claim`): it
+creates the key's run RUNNING, then looks again; if another live claim or a
+FINISHED run of the key is there, it deletes its own run and leaves the key
+alone.  Every run holds a lease (:mod:`rnn_dyn.leases`: the driver's host, pid,
+process start time and heartbeat), so the claims of a driver that is gone are
+closed (KILLED) by the next driver and block nothing.
 
 The store is MLflow's own default (``sqlite:///mlflow.db`` with artifacts under
-``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says otherwise.  The driver
-creates store and experiment before any worker starts.
+``./mlruns/``) unless ``MLFLOW_TRACKING_URI`` says otherwise (an ``http://``
+tracking server too).  The driver creates store and experiment before any
+worker starts, under a file lock next to a SQLite store, so that drivers
+started together do not create one store twice.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import socket
 import tempfile
+import threading
+import time
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is enough
 
@@ -31,6 +40,7 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from rnn_dyn import leases
 from rnn_dyn.config import RunConfig, configuration
 from rnn_dyn.sweep_config import SEARCH_FIELDS, best_candidate
 from rnn_dyn.tasks import get_task
@@ -43,11 +53,36 @@ def client() -> MlflowClient:
     return MlflowClient()
 
 
+@contextlib.contextmanager
+def _store_lock():
+    """A file lock beside a SQLite store (nothing for other stores, which create safely)."""
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = uri[len("sqlite:///"):]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with leases.file_lock(path + ".lock"):
+        yield
+
+
 def get_experiment_id(name: str) -> str:
-    """The id of experiment ``name``, created (with the store) if needed."""
-    c = client()
-    exp = c.get_experiment_by_name(name)
-    return exp.experiment_id if exp is not None else c.create_experiment(name)
+    """The id of experiment ``name``, created (with the store) if needed; safe when several
+    drivers start together."""
+    from mlflow.exceptions import MlflowException
+
+    with _store_lock():
+        c = client()
+        exp = c.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return c.create_experiment(name)
+        except MlflowException:  # another driver created it meanwhile (a server store)
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
 
 def _what_it_computes(cfg: RunConfig) -> dict:
@@ -68,40 +103,105 @@ def search_key(cfg: RunConfig) -> str:
 
 
 def _driver() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return leases.driver()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+def _close_dead(run) -> None:
+    driver = run.data.tags.get("rnn_dyn.driver", "")
+    end_run(run.info.run_id, "KILLED", f"left RUNNING by process {driver or '(unknown)'}, which is gone;"
+                                       " closed by the next sweep")
 
 
 def close_interrupted(experiment_id: str) -> int:
     """Close (status KILLED) the runs that an interrupted process left RUNNING.
 
-    A run is closed when the process that created it (tag ``rnn_dyn.driver``)
-    is gone from this host, or the tag is missing.  Runs created on another
-    host are left alone: their process cannot be checked.  Finished-work
-    queries count FINISHED runs only, so a RUNNING run is never taken for a
-    finished one either way.  Returns how many runs were closed.
+    A run is closed when its lease is dead (:func:`rnn_dyn.leases.lease_alive`:
+    its process gone from this host, or no heartbeat from another host for
+    ``LEASE_TTL``) or it has no driver tag.  Finished-work queries count
+    FINISHED runs only, so a RUNNING run is never taken for a finished one.
+    Returns how many runs were closed.
     """
     runs = mlflow.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
                               output_format="list")
-    closed = 0
-    for r in runs:
-        driver = r.data.tags.get("rnn_dyn.driver", "")
-        host, _, pid = driver.rpartition(":")
-        if driver and (host != socket.gethostname() or not pid.isdigit() or _alive(int(pid))):
+    dead = [r for r in runs if not leases.lease_alive(r.data.tags)]
+    for r in dead:
+        _close_dead(r)
+    return len(dead)
+
+
+def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
+    """Claim keys before computing them: exactly one driver gets each.
+
+    Each ``(key, run name)`` of ``items`` gets a run created RUNNING (tags
+    ``rnn_dyn.kind``, ``rnn_dyn.key`` and the lease); then the key's other runs
+    are read.  A claim is kept only when no FINISHED run and no other live
+    claim of its key is there; otherwise its run is deleted.  Two drivers that
+    claim one key at once can both back off, never both keep it: each run is
+    written before its driver looks, so the later of the two looks sees the
+    other.  Dead claims met on the way are closed as KILLED.
+
+    Returns
+    -------
+    won : dict
+        ``{key: run id}`` of the claims kept: compute these, log into their runs.
+    held : set
+        Keys another live driver is computing now (wait for them; the rest of
+        ``items`` are finished).
+    """
+    items = list(items)
+    if not items:
+        return {}, set()
+    c = client()
+    tags = {"rnn_dyn.kind": kind, **leases.lease_tags()}
+    mine = {key: c.create_run(experiment_id, run_name=name, tags={**tags, "rnn_dyn.key": key}).info.run_id
+            for key, name in items}
+    rivals = {}
+    for r in mlflow.search_runs([experiment_id], output_format="list", filter_string=(
+            f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status != 'FAILED' and attributes.status != 'KILLED'")):
+        key = r.data.tags.get("rnn_dyn.key")
+        if key in mine and r.info.run_id != mine[key]:
+            if r.info.status == "RUNNING" and not leases.lease_alive(r.data.tags):
+                _close_dead(r)
+            else:
+                rivals.setdefault(key, []).append(r.info.status)
+    won, held = {}, set()
+    for key, rid in mine.items():
+        if key not in rivals:
+            won[key] = rid
             continue
-        end_run(r.info.run_id, "KILLED", f"left RUNNING by process {driver or '(unknown)'}, which is gone;"
-                                         " closed by the next sweep")
-        closed += 1
-    return closed
+        c.delete_run(rid)
+        if "FINISHED" not in rivals[key]:
+            held.add(key)
+    return won, held
+
+
+def release(run_ids) -> None:
+    """Give up claims without computing them: their runs are deleted."""
+    c = client()
+    for rid in run_ids:
+        c.delete_run(rid)
+
+
+@contextlib.contextmanager
+def heartbeat(experiment_id: str, every: float = leases.HEARTBEAT_EVERY):
+    """Renew the lease (tag ``rnn_dyn.heartbeat``) of this driver's RUNNING runs every ``every``
+    seconds while the block runs, so that drivers on other hosts see them alive."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            with contextlib.suppress(Exception):  # a missed beat is retried; the lease outlives several
+                now = f"{time.time():.0f}"
+                for r in mlflow.search_runs([experiment_id], output_format="list", filter_string=(
+                        f"attributes.status = 'RUNNING' and tags.`rnn_dyn.driver` = '{_driver()}'")):
+                    client().set_tag(r.info.run_id, "rnn_dyn.heartbeat", now)
+
+    thread = threading.Thread(target=beat, daemon=True, name="rnn_dyn-heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def network_params(cfg: RunConfig) -> dict:
@@ -157,14 +257,24 @@ def finished_stage_keys(experiment_id: str, kind: str) -> set:
     return {r.data.tags.get("rnn_dyn.key") for r in runs}
 
 
-def log_failed(experiment_id: str, kind: str, key: str, name: str, params: dict, error: str,
-               parent: str | None = None) -> str:
-    """Record a stage that failed: a FAILED run with its params and the error (tag ``rnn_dyn.error``)."""
-    c = client()
-    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key, "rnn_dyn.driver": _driver()}
+def _stage_run(c, experiment_id, kind, key, name, parent, run_id) -> str:
+    """The run to log a stage into: the claimed ``run_id``, or a new one."""
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key, **leases.lease_tags()}
     if parent:
         tags["mlflow.parentRunId"] = parent
-    rid = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    if run_id is None:
+        return c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    if parent:
+        c.set_tag(run_id, "mlflow.parentRunId", parent)
+    return run_id
+
+
+def log_failed(experiment_id: str, kind: str, key: str, name: str, params: dict, error: str,
+               parent: str | None = None, run_id: str | None = None) -> str:
+    """Record a stage that failed: a FAILED run (the claimed ``run_id``, or a new one) with its
+    params and the error (tag ``rnn_dyn.error``)."""
+    c = client()
+    rid = _stage_run(c, experiment_id, kind, key, name, parent, run_id)
     c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
     end_run(rid, "FAILED", error)
     return rid
@@ -181,22 +291,42 @@ def close_own_runs(experiment_id: str) -> int:
 
 def log_stage(experiment_id: str, kind: str, key: str, name: str, params: dict, metrics: dict,
               arrays: dict | None = None, figures: dict | None = None, parent: str | None = None,
-              writers: dict | None = None) -> str:
+              writers: dict | None = None, run_id: str | None = None) -> str:
     """Log a finished analysis stage: params, metrics, ``<name>.npz`` arrays, figures
-    (``<name>.png``) and files written by ``writers`` (``{file name: write(path)}``)."""
+    (``<name>.png``) and files written by ``writers`` (``{file name: write(path)}``), into the
+    claimed run ``run_id`` (or a new one).  A file that cannot be written (a full disk) raises
+    :class:`LoggingError`, after the run is closed FAILED."""
     c = client()
-    tags = {"rnn_dyn.kind": kind, "rnn_dyn.key": key, "rnn_dyn.driver": _driver()}
-    if parent:
-        tags["mlflow.parentRunId"] = parent
-    rid = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    rid = _stage_run(c, experiment_id, kind, key, name, parent, run_id)
     c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()],
                 metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
     files = {f"{k}.npz": (lambda p, a=a: np.savez(p, **a)) for k, a in (arrays or {}).items()}
     files.update({f"{k}.png": _figure_writer(f) for k, f in (figures or {}).items()})
     files.update(writers or {})
-    _log_files(c, rid, files)
+    _log_files(c, rid, files, key)
     c.set_terminated(rid, "FINISHED")
     return rid
+
+
+class LoggingError(OSError):
+    """A run's results could not be stored (e.g. a full disk); the run is FAILED and named."""
+
+
+def _log_files(c, run_id, files: dict, key: str | None = None):
+    """Write and log ``files``; on an OS error (disk full, size limit) close the run FAILED with
+    one line naming run, key and file, and raise :class:`LoggingError` with that line."""
+    name = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, write in files.items():
+                path = os.path.join(tmp, name)
+                write(path)
+                c.log_artifact(run_id, path)
+    except OSError as exc:
+        line = f"run {run_id} (key {key or '-'}): could not store {name}: {exc}"
+        with contextlib.suppress(Exception):
+            end_run(run_id, "FAILED", line)
+        raise LoggingError(line) from exc
 
 
 def _figure_writer(fig):
@@ -204,14 +334,6 @@ def _figure_writer(fig):
     if isinstance(fig, bytes):
         return write_bytes(fig)
     return lambda p: fig.savefig(p, dpi=120, bbox_inches="tight")
-
-
-def _log_files(c, run_id, files: dict):
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, write in files.items():
-            path = os.path.join(tmp, name)
-            write(path)
-            c.log_artifact(run_id, path)
 
 
 def write_bytes(data: bytes):
@@ -229,31 +351,36 @@ def write_json(obj):
 
 
 def start_population(experiment_id: str, cfg: RunConfig, name: str | None = None,
-                     kind: str = "population", params: dict | None = None, key: str | None = None) -> str:
+                     kind: str = "population", params: dict | None = None, run_id: str | None = None) -> str:
     """Create the parent run of a population (status RUNNING); returns its id.
 
-    ``kind``, ``params`` (added to the population's own) and ``key`` serve other
-    population-shaped runs, such as a search's.
+    ``kind``, ``params`` (added to the population's own) and a claimed ``run_id`` to use
+    serve other population-shaped runs, such as a search's.
     """
     c = client()
     params = {"task": cfg.task.name, "cell": cfg.model.cell, "activation": cfg.model.activation,
               "n_units": cfg.model.n_units, "n_networks": cfg.train.n_networks,
               "iterations": cfg.train.iterations, "batch_size": cfg.train.batch_size, **(params or {})}
-    tags = {"rnn_dyn.kind": kind, "rnn_dyn.driver": _driver(), **({"rnn_dyn.key": key} if key else {})}
-    run = c.create_run(experiment_id, run_name=name or _population_name(cfg), tags=tags)
-    c.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    _log_files(c, run.info.run_id, {"config.json": write_json(cfg.to_dict())})
-    return run.info.run_id
+    if run_id is None:
+        tags = {"rnn_dyn.kind": kind, **leases.lease_tags()}
+        run_id = c.create_run(experiment_id, run_name=name or _population_name(cfg), tags=tags).info.run_id
+    c.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    _log_files(c, run_id, {"config.json": write_json(cfg.to_dict())})
+    return run_id
 
 
-def start_search(experiment_id: str, cfg: RunConfig) -> str:
-    """Create the run of one configuration's hyperparameter search (status RUNNING,
-    tag ``rnn_dyn.kind = search`` and its key); ``cfg`` holds the candidates."""
+def search_name(cfg: RunConfig) -> str:
+    """The run name of a configuration's hyperparameter search."""
+    return f"search-{configuration(cfg).replace('/', '-')}"
+
+
+def start_search(experiment_id: str, cfg: RunConfig, run_id: str) -> str:
+    """Fill the claimed run of one configuration's hyperparameter search (status RUNNING, tag
+    ``rnn_dyn.kind = search`` and its key, from :func:`claim`); ``cfg`` holds the candidates."""
     t = cfg.train
     params = {"l2": t.member_values("l2")[0], "optimizer": t.optimizer, "decay_steps": t.decay_steps,
               "search_seed": t.member_values("seed")[0], "n_candidates": t.n_networks}
-    return start_population(experiment_id, cfg, f"search-{configuration(cfg).replace('/', '-')}",
-                            kind="search", params=params, key=search_key(cfg))
+    return start_population(experiment_id, cfg, kind="search", params=params, run_id=run_id)
 
 
 def log_search(cfg: RunConfig, result: dict, run_id: str) -> dict | None:
@@ -302,20 +429,32 @@ def _population_name(cfg: RunConfig) -> str:
     return f"{cfg.task.name}-{m.cell}-{m.activation}-{m.n_units}"
 
 
-def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: str) -> list:
+def network_name(member: RunConfig) -> str:
+    """The run name of a network (a one-member config)."""
+    return f"{_population_name(member)}-s{member.train.seed}"
+
+
+def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: str,
+                   run_ids=None) -> list:
     """Log every member of a trained population as a nested network run.
 
-    ``result`` is :meth:`~rnn_dyn.training.TrainResult.to_dict`'s output.  Returns the network run ids.
+    ``result`` is :meth:`~rnn_dyn.training.TrainResult.to_dict`'s output; ``run_ids`` are the
+    members' claimed runs (new runs when not given).  Returns the network run ids; ``None``
+    for a member whose files could not be stored (its run is FAILED, naming run and key).
     """
     c = client()
     ids = []
     n = cfg.train.n_networks
     for i in range(n):
         member = cfg.member_config(i)
-        run = c.create_run(experiment_id, run_name=f"{_population_name(cfg)}-s{member.train.seed}",
-                           tags={"rnn_dyn.kind": "network", "rnn_dyn.key": network_key(member),
-                                 "mlflow.parentRunId": parent_id, "rnn_dyn.driver": _driver()})
-        rid = run.info.run_id
+        key = network_key(member)
+        if run_ids is None:
+            rid = c.create_run(experiment_id, run_name=network_name(member),
+                               tags={"rnn_dyn.kind": "network", "rnn_dyn.key": key,
+                                     "mlflow.parentRunId": parent_id, **leases.lease_tags()}).info.run_id
+        else:
+            rid = run_ids[i]
+            c.set_tag(rid, "mlflow.parentRunId", parent_id)
         diverged = bool(result["diverged"][i])
         metrics = [Metric("loss", float(loss[i]), 0, int(k))
                    for k, loss in zip(result["loss_steps"], result["loss"]) if np.isfinite(loss[i])]
@@ -330,11 +469,16 @@ def log_population(experiment_id: str, cfg: RunConfig, result: dict, parent_id: 
                     params=[Param(k, str(v)) for k, v in network_params(member).items()],
                     tags=[RunTag("rnn_dyn.population_run", parent_id)])
         weights = {k: v[i] for k, v in result["weights"].items()}
-        _log_files(c, rid, {"weights.npz": lambda p, w=weights: np.savez(p, **w),
-                            "config.json": write_json(member.to_dict())})
+        try:
+            _log_files(c, rid, {"weights.npz": lambda p, w=weights: np.savez(p, **w),
+                                "config.json": write_json(member.to_dict())}, key)
+        except LoggingError:
+            ids.append(None)
+            continue
         c.set_terminated(rid, "FINISHED")
         ids.append(rid)
-    _log_loss_figure(c, parent_id, cfg, result)
+    with contextlib.suppress(LoggingError):  # the figure is a convenience; the networks are logged
+        _log_loss_figure(c, parent_id, cfg, result)
     c.log_batch(parent_id, metrics=[
         Metric("n_diverged", float(np.sum(result["diverged"])), 0, 0),
         Metric("median_val_loss", float(np.nanmedian(result["val_loss"])) if not
