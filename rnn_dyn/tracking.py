@@ -138,7 +138,9 @@ def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
     claim of its key is there; otherwise its run is deleted.  Two drivers that
     claim one key at once can both back off, never both keep it: each run is
     written before its driver looks, so the later of the two looks sees the
-    other.  Dead claims met on the way are closed as KILLED.
+    other.  Dead claims met on the way are closed as KILLED, and this driver's own
+    duplicates (a request a restarting server received but did not answer, sent
+    again by MLflow's HTTP retries) are deleted.
 
     Returns
     -------
@@ -160,7 +162,9 @@ def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
             f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status != 'FAILED' and attributes.status != 'KILLED'")):
         key = r.data.tags.get("rnn_dyn.key")
         if key in mine and r.info.run_id != mine[key]:
-            if r.info.status == "RUNNING" and not leases.lease_alive(r.data.tags):
+            if r.info.status == "RUNNING" and r.data.tags.get("rnn_dyn.driver") == _driver():
+                c.delete_run(r.info.run_id)  # a create_run that a server restart made us send twice
+            elif r.info.status == "RUNNING" and not leases.lease_alive(r.data.tags):
                 _close_dead(r)
             else:
                 rivals.setdefault(key, []).append(r.info.status)
