@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -236,6 +237,8 @@ def main(argv=None):
     verbose = "--verbose" in argv
     argv = [a for a in argv if a != "--verbose"]
     quiet(verbose)
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit: an OSError naming the run, not a dead driver
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         fire.Fire(COMMANDS, command=argv, name="rnn_dyn.experiments")
     except (ValueError, TypeError) as exc:

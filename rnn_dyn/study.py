@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rnn_dyn import jobs, tracking
-from rnn_dyn.config import configuration
+from rnn_dyn.config import RunConfig, configuration
 from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages
 from rnn_dyn.sweep import last_line
 from rnn_dyn.sweep import say as _say
@@ -57,6 +57,8 @@ class Study:
         self.done = {"trained": 0, "fixed_points": 0, "comparisons": 0, "topology": 0, "failed": 0}
         self.logged = {}  # task -> {"topology": run id, "untrained": run id}
         self.held = set()  # (task, key) another live driver computes now
+        self.again = False  # plan another pass (a network is trained again)
+        self.retrain = []  # configs of networks whose artifacts were unreadable
         self.n_train = 0
         self.bar = None
 
@@ -71,7 +73,7 @@ class Study:
         self.n_train, first = 0, True
         try:
             while True:
-                self.held, self.submitted, self.kinds = set(), set(), []
+                self.held, self.submitted, self.kinds, self.again = set(), set(), [], False
                 todo = self._plan(train_jobs, first)
                 if todo and self.bar is None:
                     self.bar = tqdm(total=len(todo), desc=f"study {experiment}".strip(), unit="job",
@@ -81,9 +83,10 @@ class Study:
                 for _ in self.pool.run(todo, then=self._then):
                     self.bar.update()
                     self._postfix()
-                if not self.held:
+                if not (self.held or self.again):
                     return self
-                wait_for_others(self.held, first)
+                if self.held:
+                    wait_for_others(self.held, first)
                 tracking.close_interrupted(self.exp_id)
                 first = False
         finally:
@@ -92,8 +95,10 @@ class Study:
 
     def _plan(self, train_jobs, first) -> list:
         """One pass's jobs: the networks, fixed points and task analyses that no run holds."""
-        todo = []
-        for job in _untrained(self.exp_id, train_jobs, self.table if first else None):
+        todo, planned = [], {tracking.network_key(j.member_config(i)) for j in train_jobs
+                             for i in range(j.train.n_networks)}
+        extra = [c for c in self.retrain if tracking.network_key(c) not in planned]
+        for job in _untrained(self.exp_id, list(train_jobs) + extra, self.table if first else None):
             todo += self._train_job(job)
         for task in self.tasks:
             if "fixed_points" in self.stages:
@@ -101,6 +106,15 @@ class Study:
         for task in self.tasks:
             todo += self._task_job(task)
         return todo
+
+    def _broken(self, exc):
+        """A network whose artifacts cannot be read: its run becomes FAILED (the error names run
+        and key) and the network is trained again in the next pass."""
+        tracking.end_run(exc.run_id, "FAILED", f"{exc}; trained again")
+        _say(f"{exc}; training it again")
+        self.again = True
+        if exc.config is not None:
+            self.retrain.append(RunConfig.from_dict(exc.config))
 
     def _postfix(self):
         d = self.done
@@ -195,7 +209,12 @@ class Study:
         for rid, net in networks:
             if self._fixed_point_key(rid) not in won:
                 continue
-            net = net or tracking.network_weights(rid)
+            try:
+                net = net or tracking.network_weights(rid)
+            except tracking.BrokenArtifact as exc:
+                tracking.release([won[self._fixed_point_key(rid)]])
+                self._broken(exc)
+                continue
             groups.setdefault(repr((net[1]["task"], net[1]["model"])), []).append((rid, net))
         out = []
         for members in groups.values():
@@ -280,7 +299,12 @@ class Study:
         claims = self._claim_task(task, item)
         if claims is None:
             return []
-        item["networks"] = [tracking.network_weights(rid) for rid in ids]
+        try:
+            item["networks"] = [tracking.network_weights(rid) for rid in ids]
+        except tracking.BrokenArtifact as exc:
+            tracking.release(claims.values())
+            self._broken(exc)
+            return []
         return self._add(("task", (task, item, claims)), (jobs.task_job, item))
 
     def _claim_task(self, task, item) -> dict | None:

@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+import zipfile
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is enough
 
@@ -536,13 +537,37 @@ def load_network(run_id: str):
     return population, cfg
 
 
+class BrokenArtifact(ValueError):
+    """A run's artifact is missing or unreadable (e.g. a truncated ``weights.npz``).
+
+    ``run_id`` and ``key`` name the run; ``config`` is its ``config.json`` when that was readable.
+    """
+
+    def __init__(self, message, run_id, key, config=None):
+        super().__init__(message)
+        self.run_id, self.key, self.config = run_id, key, config
+
+
 def network_weights(run_id: str) -> tuple[dict, dict]:
     """A network run's weights (``{symbol: array}``) and config (``RunConfig.to_dict()``),
-    without TensorFlow: what a worker needs to rebuild it."""
-    with open(artifact(run_id, "config.json")) as f:
-        cfg = json.load(f)
-    with np.load(artifact(run_id, "weights.npz")) as f:
-        return {k: f[k] for k in f.files}, cfg
+    without TensorFlow: what a worker needs to rebuild it.
+
+    Raises
+    ------
+    BrokenArtifact
+        When ``config.json`` or ``weights.npz`` is missing or cut short; the message names run and key.
+    """
+    cfg, name = None, "config.json"
+    try:
+        with open(artifact(run_id, name)) as f:
+            cfg = json.load(f)
+        name = "weights.npz"
+        with np.load(artifact(run_id, name)) as f:
+            return {k: f[k] for k in f.files}, cfg
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        key = client().get_run(run_id).data.tags.get("rnn_dyn.key", "-")
+        raise BrokenArtifact(f"run {run_id} (key {key}): {name} is unreadable ({type(exc).__name__}: {exc})",
+                             run_id, key, cfg) from exc
 
 
 def stage_run(experiment_id: str, kind: str, parent: str | None = None, task: str | None = None) -> str | None:

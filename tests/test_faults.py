@@ -120,3 +120,64 @@ def test_drivers_creating_one_store_together_do_not_corrupt_it(tmp_path, n):
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert len({out.strip() for out, _ in outs}) == 1  # one experiment, seen by all
+
+
+def _limit_file_size(limit):
+    def set_limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return set_limit
+
+
+def _finished(experiment, kind="network"):
+    return {r.data.tags["rnn_dyn.key"]: r for r in every_run(experiment)
+            if r.data.tags.get("rnn_dyn.kind") == kind and r.info.status == "FINISHED"}
+
+
+@pytest.mark.slow  # two 700-unit drivers: about 3 min on 2 busy cores
+def test_a_full_disk_fails_only_the_runs_it_hits_and_the_rerun_redoes_only_them(mlflow_store, tmp_path):
+    """A driver under a 4 MB file-size limit (as a nearly full disk): a GRU's weights.npz (5.9 MB at
+    700 units) cannot be written, a vanilla network's (2 MB) can."""
+    spec = _spec(tmp_path, experiment="full", n_units=[700], analyses=[])
+    proc = sweep(tmp_path, spec, "--workers", "1", preexec_fn=_limit_file_size(4 << 20))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    runs = [r for r in every_run("full") if r.data.tags.get("rnn_dyn.kind") == "network"]
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert {r.data.params["cell"] for r in failed} == {"gru"} and len(failed) == 2
+    for r in failed:  # one line naming run, key and file, in the store and on the terminal
+        message = r.data.tags["rnn_dyn.error"]
+        assert "\n" not in message and r.info.run_id in message and r.data.tags["rnn_dyn.key"] in message
+        assert "weights.npz" in message and "File too large" in message
+        assert f"FAILED to store network run {r.info.run_id} (key {r.data.tags['rnn_dyn.key']})" in err
+    before = {k: r.info.start_time for k, r in _finished("full").items()}
+    assert len(before) == 2
+    proc = sweep(tmp_path, spec, "--workers", "1")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert "networks:   2" in out  # the rerun trained the two that failed, nothing else
+    after = _finished("full")
+    assert len(after) == 4 and {k: after[k].info.start_time for k in before} == before
+    assert not group_alive(proc.pid)
+
+
+@pytest.mark.slow  # a sweep, then fixed points and a network trained again: about 1.5 min
+def test_a_truncated_weights_file_is_named_and_its_network_trained_again(mlflow_store, tmp_path):
+    from rnn_dyn import experiments
+
+    spec = _spec(tmp_path, experiment="cut", analyses=[])
+    experiments.sweep(spec=spec, workers=1)
+    victim = next(iter(_finished("cut").values()))
+    path = os.path.join(victim.info.artifact_uri.removeprefix("file://"), "weights.npz")
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    out = experiments.analyze(experiment="cut", n_starts=16, max_iters=200, workers=1)
+    assert out["fixed_points"] == 4 and out["trained"] == 1
+    broken = mlflow.get_run(victim.info.run_id)
+    assert broken.info.status == "FAILED"
+    message = broken.data.tags["rnn_dyn.error"]
+    assert victim.info.run_id in message and victim.data.tags["rnn_dyn.key"] in message and "weights.npz" in message
+    networks = _finished("cut")
+    assert len(networks) == 4 and networks[victim.data.tags["rnn_dyn.key"]].info.run_id != victim.info.run_id
+    assert len(_finished("cut", "fixed_points")) == 4
