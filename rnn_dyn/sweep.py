@@ -98,7 +98,8 @@ def train_one(run, experiment: str = "default", threads=None) -> dict:
         bar.refresh()
 
     try:
-        result = train_population(run.task, run.model, run.train, progress=progress)
+        with tracking.heartbeat(exp_id):  # drivers on other hosts see this run alive
+            result = train_population(run.task, run.model, run.train, progress=progress)
         bar.n = run.train.iterations
         bar.close()
         ids = tracking.log_population(exp_id, run, result.to_dict(), parent)

@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is enough
@@ -139,9 +140,9 @@ def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
     claim of its key is there; otherwise its run is deleted.  Two drivers that
     claim one key at once can both back off, never both keep it: each run is
     written before its driver looks, so the later of the two looks sees the
-    other.  Dead claims met on the way are closed as KILLED, and this driver's own
-    duplicates (a request a restarting server received but did not answer, sent
-    again by MLflow's HTTP retries) are deleted.
+    other.  Dead claims met on the way are closed as KILLED, and duplicates of
+    this call's own runs (a request a restarting server received but did not
+    answer, sent again by MLflow's HTTP retries; tag ``rnn_dyn.claim``) are deleted.
 
     Returns
     -------
@@ -155,15 +156,15 @@ def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
     if not items:
         return {}, set()
     c = client()
-    tags = {"rnn_dyn.kind": kind, **leases.lease_tags()}
+    token = uuid.uuid4().hex  # the same in a request that MLflow's HTTP retries send twice
+    tags = {"rnn_dyn.kind": kind, "rnn_dyn.claim": token, **leases.lease_tags()}
     mine = {key: c.create_run(experiment_id, run_name=name, tags={**tags, "rnn_dyn.key": key}).info.run_id
             for key, name in items}
     rivals = {}
-    for r in mlflow.search_runs([experiment_id], output_format="list", filter_string=(
-            f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status != 'FAILED' and attributes.status != 'KILLED'")):
+    for r in _open_runs(experiment_id, kind, mine):
         key = r.data.tags.get("rnn_dyn.key")
         if key in mine and r.info.run_id != mine[key]:
-            if r.info.status == "RUNNING" and r.data.tags.get("rnn_dyn.driver") == _driver():
+            if r.info.status == "RUNNING" and r.data.tags.get("rnn_dyn.claim") == token:
                 c.delete_run(r.info.run_id)  # a create_run that a server restart made us send twice
             elif r.info.status == "RUNNING" and not leases.lease_alive(r.data.tags):
                 _close_dead(r)
@@ -178,6 +179,16 @@ def claim(experiment_id: str, kind: str, items) -> tuple[dict, set]:
         if "FINISHED" not in rivals[key]:
             held.add(key)
     return won, held
+
+
+def _open_runs(experiment_id, kind, keys, per_key_below=16) -> list:
+    """The RUNNING and FINISHED runs of ``kind`` with one of ``keys``: a query per key for a few
+    keys, one over the kind otherwise (MLflow's filters have no ``IN`` for tags)."""
+    query = f"tags.`rnn_dyn.kind` = '{kind}' and attributes.status != 'FAILED' and attributes.status != 'KILLED'"
+    if len(keys) >= per_key_below:
+        return mlflow.search_runs([experiment_id], output_format="list", filter_string=query)
+    return [r for key in keys for r in mlflow.search_runs([experiment_id], output_format="list",
+                                                          filter_string=f"{query} and tags.`rnn_dyn.key` = '{key}'")]
 
 
 def release(run_ids) -> None:
