@@ -109,6 +109,16 @@ def test_a_dead_drivers_claims_are_taken_over(mlflow_store):
     assert killed == {"k2", "k3", "k4"}
 
 
+def test_a_live_driver_renews_its_leases(mlflow_store):
+    exp = tracking.get_experiment_id("beat")
+    won, _ = tracking.claim(exp, "network", [("k", "k")])
+    old = float(mlflow.get_run(won["k"]).data.tags["rnn_dyn.heartbeat"])
+    time.sleep(1.1)
+    with tracking.heartbeat(exp, every=0.2):
+        time.sleep(1.0)
+    assert float(mlflow.get_run(won["k"]).data.tags["rnn_dyn.heartbeat"]) > old
+
+
 @pytest.mark.parametrize("n", [2])
 def test_drivers_creating_one_store_together_do_not_corrupt_it(tmp_path, n):
     """Processes that create one fresh SQLite store and experiment at once take turns."""
