@@ -25,7 +25,7 @@ TINY = dict(experiment="shared", tasks=["flipflop"], cells=["gru", "vanilla"], a
                                                                        "jit_compile": False}})
 
 
-def _spec(tmp_path, **changes):
+def spec_file(tmp_path, **changes):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**TINY, **changes}))
     return str(path)
@@ -69,7 +69,7 @@ def assert_exactly_once(experiment, expected):
 
 def test_two_drivers_on_one_experiment_compute_every_key_exactly_once(mlflow_store, tmp_path):
     """A second terminal runs the same sweep 1.5 s after the first, on one fresh SQLite store."""
-    spec = _spec(tmp_path)
+    spec = spec_file(tmp_path)
     first = sweep(tmp_path, spec, "--workers", "1")
     time.sleep(1.5)
     second = sweep(tmp_path, spec, "--workers", "1")
@@ -149,7 +149,7 @@ def _finished(experiment, kind="network"):
 def test_a_full_disk_fails_only_the_runs_it_hits_and_the_rerun_redoes_only_them(mlflow_store, tmp_path):
     """A driver under a 4 MB file-size limit (as a nearly full disk): a GRU's weights.npz (5.9 MB at
     700 units) cannot be written, a vanilla network's (2 MB) can."""
-    spec = _spec(tmp_path, experiment="full", n_units=[700], analyses=[])
+    spec = spec_file(tmp_path, experiment="full", n_units=[700], analyses=[])
     proc = sweep(tmp_path, spec, "--workers", "1", preexec_fn=_limit_file_size(4 << 20))
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
@@ -176,7 +176,7 @@ def test_a_full_disk_fails_only_the_runs_it_hits_and_the_rerun_redoes_only_them(
 def test_a_truncated_weights_file_is_named_and_its_network_trained_again(mlflow_store, tmp_path):
     from rnn_dyn import experiments
 
-    spec = _spec(tmp_path, experiment="cut", analyses=[])
+    spec = spec_file(tmp_path, experiment="cut", analyses=[])
     experiments.sweep(spec=spec, workers=1)
     victim = next(iter(_finished("cut").values()))
     path = os.path.join(victim.info.artifact_uri.removeprefix("file://"), "weights.npz")

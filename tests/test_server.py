@@ -11,7 +11,7 @@ import urllib.request
 import mlflow
 import pytest
 
-from tests.test_faults import assert_exactly_once, group_alive, sweep, _spec
+from tests.test_faults import assert_exactly_once, group_alive, spec_file, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +73,7 @@ def _finished_networks():
 
 def test_a_study_through_a_tracking_server_that_restarts(server, tmp_path):
     port, procs = server
-    spec = _spec(tmp_path, analyses=["fixed_points"])
+    spec = spec_file(tmp_path, analyses=["fixed_points"])
     # MLflow's HTTP client retries refused connections; a short backoff finds the server soon after it is back.
     driver = sweep(tmp_path, spec, "--executor", "dask", "--workers", "1",
                    env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "10"})
