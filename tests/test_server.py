@@ -13,7 +13,6 @@ import pytest
 
 from tests.test_faults import assert_exactly_once, group_alive, spec_file, sweep
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
