@@ -24,9 +24,9 @@ cell under condition inputs ``x*``, for every member of a population at once:
    ``q`` that is not a root, ``q <= tol_slow``; a warning says how many of
    them were still improving when ``max_polish`` ran out), otherwise
    discarded; points that left the guard ball, or the range of the states
-   the network visits (``region``: its trajectories), are discarded as
-   outliers (slow points only, for the region); duplicates within ``tol_unique``
-   are merged, fixed points first.
+   the network visits (``region``: its trajectories; by default the starts'
+   own range), are discarded as outliers (slow points only, for the
+   region); duplicates within ``tol_unique`` are merged, fixed points first.
 4. **Linearize** every kept point: ``J = ∂F/∂h``, ``B = ∂F/∂x``, eigenvalues by
    magnitude, right and left eigenvectors, stability (discrete time).
 
@@ -116,7 +116,7 @@ def _check_inputs(cell, x_cond, h_init):
 def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_iters=2000,
                       lr=0.1, lr_up=1.05, lr_down=0.5, guard_scale=1.5, tol_exact=1e-20,
                       tol_slow=1e-6, max_polish=100, tol_unique=1e-3, n_forward=1000,
-                      merge_radius=0.1, n_bridge=64, region=None,
+                      merge_radius=0.1, n_bridge=64, region="starts",
                       region_margin=0.05, tol_polish=1e-4) -> FixedPoints:
     """Find the fixed and slow points of a cell (every population member at once).
 
@@ -174,20 +174,20 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
         roots among them join the fixed points (the rest are dropped).  On a
         Keras GRU whose memories lie on slow manifolds this finds the four
         saddles that no search from the trajectories reaches.  0 skips it.
-    region : array_like [n_networks, ..., n_state] or [..., n_state], optional
-        States the network visits (its trajectories on task trials).  Slow
+    region : array_like [n_networks, ..., n_state] or [..., n_state], 'starts' or None, default 'starts'
+        States the network visits (its trajectories on task trials);
+        ``'starts'``: ``h_init`` (the states the caller says the network
+        visits); ``None``: no region, every slow point is kept.  Slow
         points outside the per-coordinate range they span, widened by
         ``region_margin`` of that range on each side, are discarded as
         outliers; fixed points are kept wherever they lie (an LSTM's line
         attractor can reach past where trials of finite length take its
         cell state).  Where a gated network's gates saturate (a GRU's update
         gate near 1), ``F(h) ≈ h`` over whole regions no trajectory enters;
-        without a region a search that strays there is reported as a slow
-        point.  On the Keras GRU of ``tests/fixtures/keras_gru_flipflop_64.npz``
-        122 of 127 slow points found without a region lie 11% or more of the
-        range outside its trajectories' box.
-        :func:`find_population_fixed_points` passes the trajectories its
-        starts come from.
+        without a region (``None``) a search that strays there is reported
+        as a slow point: hundreds of them on a Keras GRU whose memories lie on
+        slow manifolds (see the README).  :func:`find_population_fixed_points`
+        passes the trajectories its starts come from.
     region_margin : float, default 0.05
     tol_polish : float, default 1e-4
         Search ends with ``q`` above this are stranded far from any fixed or
@@ -230,6 +230,10 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
         raise ValueError(f"tol_slow must be >= tol_exact={tol_exact}; got {tol_slow}.")
     fmap, h, x = _check_inputs(cell, x_cond, h_init)
     n_networks, n_starts, n_state = h.shape
+    if isinstance(region, str):
+        if region != "starts":
+            raise ValueError(f"region must be an array of states, 'starts' or None; got {region!r}.")
+        region = h
     bounds = _region_bounds(region, n_networks, n_state, region_margin)
 
     center = h.mean(axis=1, keepdims=True)
