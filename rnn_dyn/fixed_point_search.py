@@ -143,7 +143,7 @@ def forward_function(fmap):
     return forward
 
 
-def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far=np.inf):
+def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far=np.inf, max_slow=None):
     """Candidates to polish: far ones dropped, near-duplicates merged, slow candidates thinned.
 
     Greedy in order of ``q`` within each group: a candidate with ``q <= tol_q``
@@ -151,8 +151,9 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
     ``tol_unique``; a slow one (``q > tol_q``, typically on a slow manifold,
     where hundreds of starts land) also when a kept *slow* candidate lies
     within ``merge_radius``, so that slow manifolds are polished from
-    representatives about ``merge_radius`` apart.  Candidates with ``q >
-    tol_far`` (a search stranded far from any fixed or slow point) are dropped.
+    representatives about ``merge_radius`` apart, at most ``max_slow`` of
+    them per group (the lowest ``q``).  Candidates with ``q > tol_far`` (a
+    search stranded far from any fixed or slow point) are dropped.
 
     Returns
     -------
@@ -172,7 +173,7 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
                 fast_kept.append(i)
             elif not near(slow_kept, merge_radius):
                 slow_kept.append(i)
-        kept += fast_kept + slow_kept
+        kept += fast_kept + slow_kept[:max_slow]
     return np.sort(np.asarray(kept, int))
 
 
