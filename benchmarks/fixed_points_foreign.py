@@ -4,7 +4,9 @@ Networks (``tests/fixtures``, made by ``make_foreign_flipflop.py`` and
 ``make_keras_gru_flipflop.py``; memories on slow manifolds, trained with
 optimisers and flip-flop variants other than ours):
 
-- ``torch_gru``: a PyTorch-layout ``nn.GRU`` state dict, through ``rnn_dyn.from_torch``;
+- ``torch_gru``: a PyTorch-layout ``nn.GRU`` state dict, through ``rnn_dyn.from_torch``
+  (one stable point; its memories are slow regions, not attractors);
+- ``torch_gru_p05``: another, trained on another flip-flop variant;
 - ``torch_lstm``: a PyTorch-layout ``nn.LSTM`` state dict, through ``rnn_dyn.from_torch``
   (state ``[c; h]``, 128 numbers);
 - ``keras_gru``: a stock ``keras.layers.GRUCell(64, reset_after=True)`` holding its weights;
@@ -26,7 +28,9 @@ Run from the repository root::
     python benchmarks/fixed_points_foreign.py [--repeats 2] [--profile NAME] [--save-labelled]
 
 ``--profile NAME`` prints the functions that take the time (cProfile, one
-warm call); ``--save-labelled`` writes the points labelled fixed to
+warm call); ``--save-labelled`` writes the points labelled fixed (``NAME/hstar``), and
+for the PyTorch networks rnn_dyn's float64 map on 256 sample states
+(``NAME/map_states``, ``NAME/map_values``), to
 ``tests/fixtures/foreign_flipflop_64_labelled.npz`` for
 ``benchmarks/torch_check.py``.  The last line is one JSON object.
 """
@@ -120,17 +124,26 @@ def benchmark(name, repeats, profile=False):
         profiler.runcall(find_fixed_points, cell, np.zeros(3), starts)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     found, stable_right, false = compare(fps, truth, numpy_step)
+    extra = {}
+    if name.startswith("torch"):  # rnn_dyn's float64 map on sample states, for torch_check.py
+        import tensorflow as tf
+
+        from rnn_dyn.linearization import make_map
+
+        sample = sample_states(states, 256, noise=0.3, rng=2).astype(np.float64)
+        values = make_map(cell, 3).f64(tf.constant(sample[None]), tf.constant(np.zeros((1, 256, 3))))
+        extra = {"map_states": sample, "map_values": values.numpy()[0]}
     return {"network": name, "n_true": len(truth["hstar"]), "found": found, "stability_right": stable_right,
             "false_fixed": false, "n_fixed": len(fps.fixed), "n_slow": len(fps.slow),
             "first_s": round(times[0], 2), "warm_s": round(min(times[1:] or times), 2),
-            "labelled": fps.fixed.hstar}
+            "labelled": fps.fixed.hstar, "extra": extra}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--networks", nargs="*", default=["torch_gru", "torch_lstm", "keras_gru",
-                                                           "keras_gru_adam"])
+    parser.add_argument("--networks", nargs="*", default=["torch_gru", "torch_gru_p05", "torch_lstm",
+                                                           "keras_gru", "keras_gru_adam"])
     parser.add_argument("--profile", default=None, help="network to profile (cProfile, one call)")
     parser.add_argument("--save-labelled", action="store_true")
     args = parser.parse_args()
@@ -144,9 +157,12 @@ def main():
         print(f"{r['network']:>15} {r['found']:>5} / {r['n_true']:<3} {r['stability_right']:>10} "
               f"{r['false_fixed']:>12} {r['n_slow']:>5} {r['first_s']:>8.2f} {r['warm_s']:>7.2f}")
     if args.save_labelled:
-        np.savez_compressed(FIXTURES / "foreign_flipflop_64_labelled.npz",
-                            **{f"{r['network']}/hstar": r["labelled"] for r in rows})
-    print(json.dumps({"rows": [{k: v for k, v in r.items() if k != "labelled"} for r in rows],
+        arrays = {}
+        for r in rows:
+            arrays[f"{r['network']}/hstar"] = r["labelled"]
+            arrays.update({f"{r['network']}/{k}": v for k, v in r["extra"].items()})
+        np.savez_compressed(FIXTURES / "foreign_flipflop_64_labelled.npz", **arrays)
+    print(json.dumps({"rows": [{k: v for k, v in r.items() if k not in ("labelled", "extra")} for r in rows],
                       "cores": cores, "load_average": round(load, 1)}))
 
 
