@@ -143,7 +143,7 @@ def forward_function(fmap):
     return forward
 
 
-def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far=np.inf):
+def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far=np.inf, max_slow=None):
     """Candidates to polish: far ones dropped, near-duplicates merged, slow candidates thinned.
 
     Greedy in order of ``q`` within each group: a candidate with ``q <= tol_q``
@@ -151,8 +151,9 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
     ``tol_unique``; a slow one (``q > tol_q``, typically on a slow manifold,
     where hundreds of starts land) also when a kept *slow* candidate lies
     within ``merge_radius``, so that slow manifolds are polished from
-    representatives about ``merge_radius`` apart.  Candidates with ``q >
-    tol_far`` (a search stranded far from any fixed or slow point) are dropped.
+    representatives about ``merge_radius`` apart, at most ``max_slow`` of
+    them per group (the lowest ``q``).  Candidates with ``q > tol_far`` (a
+    search stranded far from any fixed or slow point) are dropped.
 
     Returns
     -------
@@ -172,15 +173,18 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
                 fast_kept.append(i)
             elif not near(slow_kept, merge_radius):
                 slow_kept.append(i)
-        kept += fast_kept + slow_kept
+        kept += fast_kept + slow_kept[:max_slow]
     return np.sort(np.asarray(kept, int))
 
 
-def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), n_dirs=3, seed=0):
+def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), n_dirs=3, seed=0,
+                  pair_steps=(0.35, 0.5, 0.65)):
     """Starts where saddles lie: between the stable points of each group, and beside each.
 
     Per group (network and condition input) with two or more stable points,
-    ``n_mix`` random convex combinations of them (Dirichlet weights, α = 0.5);
+    ``n_mix`` random convex combinations of them (Dirichlet weights, α = 0.5)
+    and the points ``pair_steps`` of the way along the segment joining each
+    pair (a saddle with one unstable direction often separates two attractors);
     for every stable point, steps of ``±steps`` along its ``n_dirs`` slowest
     (largest-magnitude) eigenvectors, real parts normalized.  Saddles sit on
     the slow manifolds that join the attractors, where few trajectory starts
@@ -218,4 +222,9 @@ def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), 
         if len(mine) >= 2:
             starts.append(rng.dirichlet(np.full(len(mine), 0.5), n_mix) @ points[mine])
             source.append(np.full(n_mix, mine[0]))
+            i, j = np.triu_indices(len(mine), 1)
+            t = np.asarray(pair_steps)[:, None, None]
+            pairs = ((1 - t) * points[mine[i]] + t * points[mine[j]]).reshape(-1, points.shape[-1])
+            starts.append(pairs)
+            source.append(np.full(len(pairs), mine[0]))
     return np.concatenate(starts), np.concatenate(source)

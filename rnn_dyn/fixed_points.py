@@ -24,9 +24,9 @@ cell under condition inputs ``x*``, for every member of a population at once:
    ``q`` that is not a root, ``q <= tol_slow``; a warning says how many of
    them were still improving when ``max_polish`` ran out), otherwise
    discarded; points that left the guard ball, or the range of the states
-   the network visits (``region``: its trajectories), are discarded as
-   outliers (slow points only, for the region); duplicates within ``tol_unique``
-   are merged, fixed points first.
+   the network visits (``region``: its trajectories; by default the starts'
+   own range), are discarded as outliers (slow points only, for the
+   region); duplicates within ``tol_unique`` are merged, fixed points first.
 4. **Linearize** every kept point: ``J = ∂F/∂h``, ``B = ∂F/∂x``, eigenvalues by
    magnitude, right and left eigenvectors, stability (discrete time).
 
@@ -116,7 +116,7 @@ def _check_inputs(cell, x_cond, h_init):
 def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_iters=2000,
                       lr=0.1, lr_up=1.05, lr_down=0.5, guard_scale=1.5, tol_exact=1e-20,
                       tol_slow=1e-6, max_polish=100, tol_unique=1e-3, n_forward=1000,
-                      merge_radius=0.1, n_bridge=64, region=None,
+                      merge_radius=0.1, max_slow=128, n_bridge=64, region="starts",
                       region_margin=0.05, tol_polish=1e-4) -> FixedPoints:
     """Find the fixed and slow points of a cell (every population member at once).
 
@@ -165,6 +165,11 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
         starts strand along a slow manifold) are polished from representatives
         this far apart (Euclidean), the lowest ``q`` first.  ``None`` polishes
         one per network and condition.
+    max_slow : int or None, default 128
+        ... and from at most this many of them per network and condition, the
+        lowest ``q`` first (``None``: all).  On networks whose memories lie on
+        slow manifolds hundreds of representatives remain, and polishing them
+        is most of the search's time (see the README).
     n_bridge : int, default 64
         Saddles lie between the attractors, on the slow manifolds that join
         them, where few starts land.  Once the polish has found the stable
@@ -174,20 +179,20 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
         roots among them join the fixed points (the rest are dropped).  On a
         Keras GRU whose memories lie on slow manifolds this finds the four
         saddles that no search from the trajectories reaches.  0 skips it.
-    region : array_like [n_networks, ..., n_state] or [..., n_state], optional
-        States the network visits (its trajectories on task trials).  Slow
+    region : array_like [n_networks, ..., n_state] or [..., n_state], 'starts' or None, default 'starts'
+        States the network visits (its trajectories on task trials);
+        ``'starts'``: ``h_init`` (the states the caller says the network
+        visits); ``None``: no region, every slow point is kept.  Slow
         points outside the per-coordinate range they span, widened by
         ``region_margin`` of that range on each side, are discarded as
         outliers; fixed points are kept wherever they lie (an LSTM's line
         attractor can reach past where trials of finite length take its
         cell state).  Where a gated network's gates saturate (a GRU's update
         gate near 1), ``F(h) ≈ h`` over whole regions no trajectory enters;
-        without a region a search that strays there is reported as a slow
-        point.  On the Keras GRU of ``tests/fixtures/keras_gru_flipflop_64.npz``
-        122 of 127 slow points found without a region lie 11% or more of the
-        range outside its trajectories' box.
-        :func:`find_population_fixed_points` passes the trajectories its
-        starts come from.
+        without a region (``None``) a search that strays there is reported
+        as a slow point: hundreds of them on a Keras GRU whose memories lie on
+        slow manifolds (see the README).  :func:`find_population_fixed_points`
+        passes the trajectories its starts come from.
     region_margin : float, default 0.05
     tol_polish : float, default 1e-4
         Search ends with ``q`` above this are stranded far from any fixed or
@@ -224,12 +229,18 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     check_range("region_margin", region_margin, 0.0, np.inf)
     if merge_radius is not None:
         check_positive("merge_radius", merge_radius)
+    if max_slow is not None:
+        check_range("max_slow", max_slow, 0, 2**31 - 1, integer=True)
     if guard_scale is not None:
         check_positive("guard_scale", guard_scale)
     if tol_slow < tol_exact:
         raise ValueError(f"tol_slow must be >= tol_exact={tol_exact}; got {tol_slow}.")
     fmap, h, x = _check_inputs(cell, x_cond, h_init)
     n_networks, n_starts, n_state = h.shape
+    if isinstance(region, str):
+        if region != "starts":
+            raise ValueError(f"region must be an array of states, 'starts' or None; got {region!r}.")
+        region = h
     bounds = _region_bounds(region, n_networks, n_state, region_margin)
 
     center = h.mean(axis=1, keepdims=True)
@@ -262,10 +273,13 @@ def find_fixed_points(cell, x_cond, h_init, *, tol_q=1e-10, tol_dq=1e-6, max_ite
     finite = np.all(np.isfinite(h1_flat), -1)
     h1_flat[~finite], q1_flat[~finite] = 0.0, np.inf
     tol_far = tol_polish if max_iters > 0 else np.inf  # searches stranded far from any point
+    if bounds is not None:  # unconverged ends where the network never goes: not polished
+        away = ~np.all((h1_flat >= bounds[0][network]) & (h1_flat <= bounds[1][network]), -1)
+        q1_flat[away & (q1_flat > tol_q)] = np.inf
     n_far = np.bincount(network[q1_flat > tol_far], minlength=n_networks)
     candidates = merge_candidates(h1_flat, q1_flat, groups, tol_unique,
                                   np.inf if merge_radius is None else merge_radius, tol_q,
-                                  tol_far=tol_far)
+                                  tol_far=tol_far, max_slow=max_slow)
     idx, mask = padded(candidates, network, n_networks)
     h2, q2, n_polish, converged = polish(fmap, h1_flat[idx], x64[idx], mask, tol_exact, max_polish)
     cand, h2, q2, n_polish = idx[mask], h2[mask], q2[mask], n_polish[mask]

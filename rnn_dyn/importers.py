@@ -19,7 +19,11 @@ gate after the recurrent product and ``b_hn``, its GRU becomes
 ``GRUCell(reset_after=True)`` with ``recurrent_bias = b_hn`` (Keras' reset-after
 ``bias [2, 3N]`` likewise: the recurrent biases of ``z, r`` fold into the input
 bias).  Weights are held in float32 like our populations' (summed biases are
-rounded once); the analyses evaluate them in float64.
+rounded once) for stepping and the float32 search; the cell also keeps every
+parameter combined in float64 (``cell.float64_weights``: transposed and summed
+from the float64 values of the arrays given), and the analyses' float64 map
+uses those, so that a point labelled fixed is a root of the original network's
+float64 equations (e.g. ``b_ih + b_hh`` summed in float64, not float32).
 """
 from __future__ import annotations
 
@@ -100,6 +104,8 @@ class ImportedNetwork(Population):
         cell = type(self.cell).from_config(self.cell.get_config())
         cell.build((self.n_inputs,))
         cell.set_weights(self.cell.get_weights())
+        if getattr(self.cell, "float64_weights", None) is not None:
+            cell.float64_weights = self.cell.float64_weights
         return ImportedNetwork(cell, np.asarray(self.readout_kernel)[0], np.asarray(self.readout_bias)[0],
                                self.source)
 
@@ -143,6 +149,11 @@ def make_network(cell, kernel, recurrent_kernel, bias=None, recurrent_bias=None,
                     else np.asarray(bias, np.float32)[None])
     if recurrent_bias is not None:
         rnn.recurrent_bias.assign(np.asarray(recurrent_bias, np.float32)[None])
+    # The parameters as given, combined in float64 (summed biases are not rounded): the float64
+    # map of the fixed-point analyses uses them (rnn_dyn.linearization.float64_weights).
+    exact = [kernel, recurrent_kernel, np.zeros(rnn.bias.shape[1]) if bias is None else bias]
+    exact += [] if recurrent_bias is None else [recurrent_bias]
+    rnn.float64_weights = tuple(np.asarray(w, np.float64)[None] for w in exact)
     w_out, b_out = (np.zeros((n_units, 0)), np.zeros(0)) if readout is None else readout
     return ImportedNetwork(rnn, w_out, b_out, source)
 

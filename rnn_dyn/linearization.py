@@ -13,7 +13,8 @@ that runs in float32 (the search) and in float64 (the polish and the Jacobians):
   n_inputs]`` tensors, one network; it must accept float32 and float64 tensors.
 
 Cells are evaluated in float64 through a float64 copy (``from_config`` with
-``dtype='float64'`` and the same weights), refreshed from the cell on every
+``dtype='float64'`` and the same weights, or an imported network's exact
+float64 parameters: :func:`float64_weights`), refreshed from the cell on every
 :meth:`DynamicalMap.sync`.  :func:`compute_jacobians` returns ``J = dF/ds`` and
 ``B = dF/dx`` (``tf.GradientTape.batch_jacobian``, vectorized over outputs),
 :func:`eigendecomposition` ``J = R diag(lambda) L`` with eigenvalues sorted by
@@ -37,6 +38,25 @@ def _float64_copy(cell, n_inputs):
     copy = type(cell).from_config(config)
     copy.build((None, n_inputs))
     return copy
+
+
+def float64_weights(cell) -> list:
+    """A cell's weights in float64, for its float64 copy.
+
+    An imported network's cell (:mod:`rnn_dyn.importers`) carries its
+    parameters combined in float64 as ``cell.float64_weights`` (in
+    ``get_weights`` order); they are used while they still round to the
+    cell's float32 weights (the cell has not been changed since), so the
+    float64 map is the original network's.  Otherwise the float32 weights,
+    cast.
+    """
+    weights = [np.asarray(w, np.float64) for w in cell.get_weights()]
+    exact = getattr(cell, "float64_weights", None)
+    if exact is None or len(exact) != len(weights):
+        return weights
+    exact = [np.asarray(e, np.float64) for e in exact]
+    same = all(e.shape == w.shape and np.array_equal(e.astype(np.float32), w) for e, w in zip(exact, weights))
+    return exact if same else weights
 
 
 class DynamicalMap:
@@ -96,9 +116,9 @@ class DynamicalMap:
         return self._cell()
 
     def sync(self):
-        """Copy the cell's current weights into its float64 copy."""
+        """Copy the cell's current weights into its float64 copy (:func:`float64_weights`)."""
         if self._copy is not None:
-            self._copy.set_weights([np.asarray(w, np.float64) for w in self.cell.get_weights()])
+            self._copy.set_weights(float64_weights(self.cell))
 
     def __call__(self, s, x):
         """``F(s, x)`` for ``s [n_networks, batch, n_state]``, ``x [n_networks, batch, n_inputs]``.

@@ -88,12 +88,22 @@ def test_defaults_find_every_true_fixed_point_with_its_stability():
 
 
 def test_without_a_region_searches_stray_where_the_update_gates_saturate():
+    """``region=None`` keeps every slow point; the default (the starts' range) drops the strays."""
     cell, _ = keras_cell()
     states = trajectories(cell)
+    starts = sample_states(states, 1024, noise=0.5, rng=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fps = find_fixed_points(cell, np.zeros(3), sample_states(states, 1024, noise=0.5, rng=1))
+        fps = find_fixed_points(cell, np.zeros(3), starts, region=None)
+        default = find_fixed_points(cell, np.zeros(3), starts)
     flat = states.reshape(-1, 64)
     outside = np.any((fps.slow.hstar < flat.min(0)) | (fps.slow.hstar > flat.max(0)), -1)
     assert outside.sum() >= 50  # many slow points that no trajectory comes near ...
     assert len(fps.fixed) == 7  # ... beside the same 7 fixed points
+
+    low, high = starts.min(0), starts.max(0)
+    margin = 0.05 * (high - low)
+    beyond = lambda h: np.any((h < low - margin) | (h > high + margin), -1)  # noqa: E731
+    assert beyond(fps.slow.hstar).sum() >= 20  # strays even beyond the noisy starts ...
+    assert not beyond(default.slow.hstar).any()  # ... which the default region drops
+    assert len(default.slow) < len(fps.slow) and len(default.fixed) == 7

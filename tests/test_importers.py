@@ -350,3 +350,78 @@ def test_call_conventions_and_member():
     np.testing.assert_array_equal(copy.run(X)[0], states)
     with pytest.raises(IndexError, match="one member"):
         net.member(1)
+
+
+# -- float64 exactness: every parameter combined in float64 --------------------------
+def float32_state_dict(cell, rng, n=N, m=M):
+    """A state dict as PyTorch holds it (float32), biases of unequal size: their float32 sum
+    differs from their float64 sum."""
+    g = GATES[cell]
+    return {"weight_ih_l0": rng.standard_normal((g * n, m)).astype(np.float32),
+            "weight_hh_l0": (0.9 * rng.standard_normal((g * n, n)) / np.sqrt(n)).astype(np.float32),
+            "bias_ih_l0": rng.standard_normal(g * n).astype(np.float32),
+            "bias_hh_l0": (1e-3 * rng.standard_normal(g * n) + 0.3).astype(np.float32)}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_torch_float64_map_combines_parameters_in_float64(cell):
+    rng = np.random.default_rng(5)
+    sd = float32_state_dict(cell, rng)
+    sd64 = {k: v.astype(np.float64) for k, v in sd.items()}
+    net = rnn_dyn.from_torch(sd, cell)
+    x, h, c = sample_xhc(rng)
+    ref_h, ref_c = torch_step(sd64, cell, x, h, c)
+    s = np.concatenate([c, h], -1) if cell == "lstm" else h
+    ref = np.concatenate([ref_c, ref_h], -1) if cell == "lstm" else ref_h
+    s_new = make_map(net.cell, M).f64(tf.constant(s[None]), tf.constant(x[None])).numpy()[0]
+    np.testing.assert_allclose(s_new, ref, atol=1e-14, rtol=0)
+    # the float32 sum of the biases is another network, 1e-9 or more away in float64
+    rounded = dict(sd64, bias_ih_l0=(sd["bias_ih_l0"] + sd["bias_hh_l0"]).astype(np.float64),
+                   bias_hh_l0=np.zeros_like(sd64["bias_hh_l0"]))
+    if cell == "gru":  # the candidate's recurrent bias stays apart (inside r * (...))
+        n = N
+        rounded["bias_ih_l0"][2 * n:] = sd64["bias_ih_l0"][2 * n:]
+        rounded["bias_hh_l0"][2 * n:] = sd64["bias_hh_l0"][2 * n:]
+    assert np.abs(torch_step(rounded, cell, x, h, c)[0] - ref_h).max() > 1e-9
+    # the cell's float32 weights still step the network, and a changed cell drops the float64 copy
+    net.cell.bias.assign(net.cell.bias + 1.0)
+    changed = make_map(net.cell, M).f64(tf.constant(s[None]), tf.constant(x[None])).numpy()[0]
+    assert np.abs(changed - ref).max() > 1e-3
+
+
+def test_keras_reset_after_float64_map_combines_biases_in_float64():
+    rng = np.random.default_rng(6)
+    n = N
+    kernel = rng.standard_normal((M, 3 * n)).astype(np.float32)
+    rec = (rng.standard_normal((n, 3 * n)) / np.sqrt(n)).astype(np.float32)
+    bias = np.stack([rng.standard_normal(3 * n), 1e-3 * rng.standard_normal(3 * n) + 0.3]).astype(np.float32)
+    layer = keras.layers.GRUCell(n, reset_after=True)
+    layer.build((None, M))
+    layer.set_weights([kernel, rec, bias])
+    net = rnn_dyn.from_keras(layer)
+    x, h, _ = sample_xhc(rng)
+    ref, _ = keras_step("gru", [w.astype(np.float64) for w in (kernel, rec, bias)], x, h)
+    out = make_map(net.cell, M).f64(tf.constant(h[None]), tf.constant(x[None])).numpy()[0]
+    np.testing.assert_allclose(out, ref, atol=1e-14, rtol=0)
+
+
+def test_labelled_fixed_points_of_an_imported_torch_gru_are_float64_roots():
+    """Every point labelled fixed is a root of PyTorch's float64 equations to q <= 1e-18."""
+    rng = np.random.default_rng(7)
+    n = 16
+    sd = float32_state_dict("gru", rng, n=n)
+    sd["weight_hh_l0"] *= np.float32(2.5)  # several fixed points
+    net = rnn_dyn.from_torch(sd, "gru")
+    fps = rnn_dyn.find_fixed_points(net, np.zeros(M), rng.uniform(-1, 1, (256, n)), n_bridge=0)
+    fixed = fps.fixed
+    assert len(fixed) >= 1
+    sd64 = {k: v.astype(np.float64) for k, v in sd.items()}
+    zeros = np.zeros((len(fixed), M))
+    r = torch_step(sd64, "gru", zeros, fixed.hstar)[0] - fixed.hstar
+    assert np.all(0.5 * np.sum(r * r, -1) <= 1e-18)
+    # a map with the biases summed in float32 would not have these roots
+    rounded = dict(sd64, bias_ih_l0=sd64["bias_ih_l0"].copy(), bias_hh_l0=sd64["bias_hh_l0"].copy())
+    rounded["bias_ih_l0"][:2 * n] = (sd["bias_ih_l0"] + sd["bias_hh_l0"])[:2 * n]
+    rounded["bias_hh_l0"][:2 * n] = 0.0
+    r32 = torch_step(rounded, "gru", zeros, fixed.hstar)[0] - fixed.hstar
+    assert np.all(0.5 * np.sum(r32 * r32, -1) > 1e-18)
