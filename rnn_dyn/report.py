@@ -14,7 +14,9 @@ and logs one run (tag ``rnn_dyn.kind = report``) with:
   Appendix E (SVCCA against CKA).  A figure whose task or data is missing is
   replaced by a one-line note.
 - each figure as ``<name>.png``;
-- ``claims.json``: ``{"claims": [...], "sensitivity": [...]}`` as given.
+- ``claims.json``: ``{"claims": [...], "beyond_the_paper": [...], "sensitivity": [...],
+  "spread": [...]}``: the paper's claims, what the study asks beyond it (DSA), the
+  method-sensitivity rows and the seeds' spread.
 
 The claims are computed elsewhere (:mod:`rnn_dyn.claims`); this module only shows them.
 """
@@ -336,7 +338,7 @@ def seed_spread(topology: dict) -> list:
 
 
 def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | None, claims: list,
-                sensitivity: list, note: str = "", key: str | None = None) -> str:
+                sensitivity: list, note: str = "", key: str | None = None, beyond: list = ()) -> str:
     """Build the figures and ``report.html`` and log them, with ``claims.json``, as a ``report`` run.
 
     Parameters
@@ -352,6 +354,9 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
         Shown prominently at the top (e.g. that a quick run's verdicts mean little).
     key : str, optional
         The run's ``rnn_dyn.key`` (default: from its inputs), by which a rerun finds it.
+    beyond : list of dict, optional
+        Rows of :func:`rnn_dyn.claims.beyond_the_paper` (DSA): their own table, and
+        ``claims.json``'s key ``beyond_the_paper``; not counted among the paper's claims.
 
     Returns
     -------
@@ -375,13 +380,14 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
                   if isinstance(fig, plt.Figure)}
     spread = seed_spread(topology)
     page = render_html("rnn_dyn: universality and individuality — report", note, claims, sensitivity,
-                       [{k: v for k, v in r.items()} for r in scale], sections, images, spread)
+                       [{k: v for k, v in r.items()} for r in scale], sections, images, spread, list(beyond))
     writers = {f"{name}.png": tracking.write_bytes(b) for name, b in images.items()}
     writers["report.html"] = lambda p: open(p, "w", encoding="utf-8").write(page)
-    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity,
-                                                         "spread": spread}))
+    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "beyond_the_paper": list(beyond),
+                                                         "sensitivity": sensitivity, "spread": spread}))
     key = key or tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
-                                    claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
+                                    claims=_plain(claims), sensitivity=_plain(sensitivity), note=note,
+                                    beyond=_plain(list(beyond)))
     counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
     params = {"tasks": ",".join(tasks), "untrained_run": untrained_run or "", "note": note[:500],
               **{f"topology_{t}": r for t, r in topology_runs.items()}}
