@@ -239,3 +239,104 @@ def test_sine_topology_reports_the_mean_signed_error():
     out = sine_topology(None, make_fps(np.stack(jac), np.ones((5, 3, 1)), hstar=hstar), task)
     assert out["mean_signed_error"] == pytest.approx(errors.mean())
     assert out["mean_rel_error"] == pytest.approx(np.abs(errors).mean())
+
+
+# -- the statistics #19 added: planted structure found, unstructured input not ------------------
+def test_cka_agreement_is_of_verdicts_not_of_a_correlation():
+    rng = np.random.default_rng(5)
+    arrays = make_arrays("flipflop", seed=5)
+    # CKA correlated with SVCCA (Mantel r > 0) but with no cluster structure of its own
+    arrays["distances_cka"] = arrays["distances_svcca"] * 0.05 + _distances(rng, arrays["config"], 0.0)
+    c = _by_id(compute_claims({"flipflop": arrays}, **FAST))["flipflop.cka_agrees_with_svcca"]
+    assert c["details"]["mantel_r"] > 0 and c["verdict"] != "reproduced" and c["value"] < 1
+    assert "SVCCA reproduced, CKA inconclusive" in c["reason"]
+    arrays["distances_cka"] = _anti(arrays["config"], rng)  # CKA: seeds farther apart than configurations
+    c = _by_id(compute_claims({"flipflop": arrays}, **FAST))["flipflop.cka_agrees_with_svcca"]
+    assert c["verdict"] == "contradicted" and c["value"] == 0
+
+
+def test_robust_is_false_when_svcca_k10_disagrees():
+    rng = np.random.default_rng(6)
+    arrays = make_arrays("sine", seed=6)
+    arrays["distances_svcca_k10"] = _distances(rng, arrays["config"], 0.0)
+    c = _by_id(compute_claims({"sine": arrays}, **FAST))["sine.geometry_by_architecture"]
+    assert c["verdict"] == "reproduced" and c["robust"] is False
+    assert c["details"]["svcca_k10"]["verdict"] == "inconclusive"
+    del arrays["distances_svcca_k10"]
+    assert _by_id(compute_claims({"sine": arrays}, **FAST))["sine.geometry_by_architecture"]["robust"] is None
+
+
+def test_topology_by_activation_expects_no_separation_on_flipflop_and_sine():
+    rng = np.random.default_rng(7)
+    ff = make_arrays("flipflop", seed=7)
+    act = np.array([c.split("/")[1] for c in ff["config"]])
+    assert _by_id(compute_claims({"flipflop": ff}, **FAST))["flipflop.topology_by_activation"]["verdict"] == \
+        "reproduced"
+    ff["distances_topology"] = _distances(rng, act, 4.0)  # planted: topology separates the activations
+    c = _by_id(compute_claims({"flipflop": ff}, **FAST))["flipflop.topology_by_activation"]
+    assert c["verdict"] == "contradicted" and c["p_value"] < 0.05 and c["n"] == 8
+
+
+def test_a_constant_topology_matrix_is_degenerate():
+    arrays = make_arrays("sine", seed=8)
+    n = len(arrays["config"])
+    arrays["distances_topology"] = 1.0 - np.eye(n)  # every sine graph the same distance apart
+    claims = _by_id(compute_claims({"sine": arrays}, **FAST))
+    for cid in ("sine.topology_universal", "sine.topology_by_activation"):
+        assert claims[cid]["verdict"] == "inconclusive" and "degenerate" in claims[cid]["reason"]
+
+
+def test_shares_of_networks_with_the_papers_structure():
+    rng = np.random.default_rng(9)
+    ff, sine = make_arrays("flipflop", seed=9), make_arrays("sine", seed=10)
+    n = len(ff["config"])
+    ff["transition_structure"] = (rng.uniform(size=n) < 0.5).astype(float)  # half the networks
+    ff["transition_structure"][0] = np.nan  # a network without saddles: left out
+    sine["sine_scaffold"] = np.r_[np.ones(n - 4), np.zeros(4)]  # 28 of 32: 0.875 < 0.9
+    sine["n_cues_multiple"] = np.r_[np.zeros(n - 4), [1, 2, 3, 4]]
+    claims = _by_id(compute_claims({"flipflop": ff, "sine": sine}, **FAST))
+    c = claims["flipflop.transition_structure"]
+    assert c["verdict"] == "contradicted" and c["n"] == n - 1 and c["ci"][1] < 0.9
+    c = claims["sine.scaffold"]
+    assert c["value"] == pytest.approx(0.875) and c["verdict"] == "inconclusive"
+    assert c["details"]["networks_with_n_cues_multiple"] == 4
+
+
+def test_integration_modes_and_frequency_by_activation_without_structure_are_inconclusive():
+    rng = np.random.default_rng(12)
+    ctx, sine = make_arrays("context", seed=12), make_arrays("sine", seed=13)
+    n = len(ctx["config"])
+    ctx["mean_n_modes"] = rng.uniform(1, 3, n)
+    sine["mean_signed_error"] = rng.normal(0, 0.05, n)
+    claims = _by_id(compute_claims({"context": ctx, "sine": sine}, **FAST))
+    for cid in ("context.integration_modes", "sine.frequency_by_activation"):
+        assert claims[cid]["verdict"] == "inconclusive" and claims[cid]["p_value"] >= 0.05, claims[cid]
+
+
+def test_dsa_is_beyond_the_paper_with_its_fit():
+    arrays = make_arrays("context", seed=14)
+    arrays.update(dsa_n_delays=np.array(1), dsa_rank=np.array(10), dsa_fit_r2_one_step=np.array(0.97),
+                  dsa_fit_r2_multi_step=np.array(0.4))
+    (rec,) = [r for r in beyond_the_paper({"context": arrays}, **FAST) if r["task"] == "context"]
+    assert rec["id"] == "context.dsa_universal" and tuple(rec) == RECORD_KEYS
+    assert rec["details"]["dsa_fit_r2_multi_step"] == pytest.approx(0.4) and rec["details"]["dsa_rank"] == 10
+    assert [cid for cid, *_ in BEYOND] == ["dsa_universal"]
+
+
+def test_sine_scaffold_of_one_network_by_hand():
+    """One point per cue with one mildly unstable complex pair: the scaffold; a second point at a cue,
+    or a pair that grows fast, is not."""
+    from test_dynamics import block, make_fps, rotation
+
+    from rnn_dyn.universality import sine_scaffold
+
+    omega = np.array([0.1, 0.2, 0.3])
+    mild = [block(rotation(1.01, w), 0.5) for w in omega]  # grows 1% per step: 0.6 e-folds per cycle at ω 0.1
+    out = sine_scaffold(make_fps(np.stack(mild), np.ones((3, 3, 1)), hstar=np.eye(3)), 3)
+    assert out == {"sine_scaffold": 1.0, "n_cues_scaffold": 3, "n_cues_multiple": 0, "n_cues_none": 0}
+    fast = mild[:2] + [block(rotation(1.5, omega[2]), 0.5)]  # 1.5x per step: 8.5 e-folds per cycle
+    out = sine_scaffold(make_fps(np.stack(fast), np.ones((3, 3, 1)), hstar=np.eye(3)), 3)
+    assert out["sine_scaffold"] == 0 and out["n_cues_scaffold"] == 2
+    twice = make_fps(np.stack(mild + [mild[0]]), np.ones((4, 3, 1)), hstar=np.eye(4, 3), condition=[0, 1, 2, 0])
+    out = sine_scaffold(twice, 4)
+    assert out["n_cues_multiple"] == 1 and out["n_cues_none"] == 1 and out["sine_scaffold"] == 0
