@@ -50,7 +50,10 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
         assert (r.data.params["task"] != "flipflop") == ("spectra.png" in files)
         summary = json.load(open(mlflow.artifacts.download_artifacts(run_id=r.info.run_id,
                                                                      artifact_path="topology.json")))
-        assert set(summary["separation"]) == {"topology", "svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa"}
+        # flip-flop and sine also hold the other topology mode's matrix (#19: a sensitivity row)
+        other = {"topology_matching"} if r.data.params["task"] != "context" else set()
+        assert set(summary["separation"]) == {"topology", "svcca", "cka", "svcca_k10", "svcca_k20", "cca",
+                                              "dsa"} | other
         assert set(summary["by_config"]) == {"vanilla/tanh", "vanilla/relu", "gru/tanh", "gru/relu"}
     untrained = mlflow.search_runs(experiment_names=["topo"], output_format="list",
                                    filter_string="tags.`rnn_dyn.kind` = 'untrained'")
