@@ -239,12 +239,13 @@ def _context_figures(arrays, examples):
                             if with_fps else "no fixed points", "Eigenvalues of the linearization at the points of "
                                                                 "the first context, with the unit circle.")
     names = {"mean_n_modes": "modes needed to integrate", "mean_n_near_one": "eigenvalues with |λ − 1| < 0.05",
-             "mean_one_mode": "share of the slowest mode"}
+             "mean_one_mode": "share of the slowest mode", "mean_integral": "linearised integral (ideal 1)"}
     measures = {names[k]: arrays[k] for k in names if k in arrays}
     figs["fig3_integration"] = (pf.plot_measures(measures, arrays["config"], "context: linear integration per network")
                                 if measures else "no integration measures logged",
                                 "Per network (mean over its points): modes needed for 90% of the integrated readout, "
-                                "eigenvalues near 1, and the slowest mode's share; bars: medians.")
+                                "eigenvalues near 1, the slowest mode's share, and the full linearisation's "
+                                "integrated readout of a unit input (ideal 1); bars: medians.")
     return figs
 
 

@@ -153,7 +153,9 @@ def context_topology(population, fps: FixedPoints, task: Task, *, tol=0.05, leve
                                       hidden=population.cell.hidden, n_conditions=n)
     per = modes.per_network()
     defined = modes.n_modes >= 0
-    return {"graph": graphs, "mean_integral": float(modes.full[defined, 0].mean()) if defined.any() else float("nan"), "spectrum": fps.for_condition(0).eigvals.reshape(-1), "n_points": per["n_points"][0],
+    integral = float(modes.full[defined, 0].mean()) if defined.any() else float("nan")
+    return {"graph": graphs, "mean_integral": integral, "spectrum": fps.for_condition(0).eigvals.reshape(-1),
+            "n_points": per["n_points"][0],
             "n_near_one": per["n_near_one"][0], "n_modes": per["n_modes"][0], "one_mode": per["one_mode"][0],
             "curve": per["curve"][0],
             "mean_n_near_one": float(np.nanmean(per["n_near_one"][0])),
