@@ -278,3 +278,15 @@ def test_errors_name_the_argument(wells_fps):
         compute_transition_graphs(wells, two, IDENTITY)
     with pytest.raises(ValueError, match=r"readout \(W_out, b_out\) must have shapes"):
         compute_transition_graphs(wells, wells_fps, (np.eye(3), np.zeros(3)))
+
+
+def test_trained_flipflop_grus_have_the_papers_transition_structure(flipflop):
+    """§3.1 on real networks: every point perturbed, stable ones too; both fixture GRUs pass."""
+    from rnn_dyn.jobs import one_network
+    from rnn_dyn.universality import network_topology
+
+    pop, fps, _ = flipflop
+    for i in range(2):
+        out = network_topology(get_task("flipflop"), pop.member(i), one_network(fps, i), n_perturb=50)
+        assert (out["n_stable"], out["n_saddle_1"], out["n_saddle_2"], out["n_saddle_3"]) == (8, 12, 6, 1)
+        assert out["transition_structure"] == 1.0 and out["n_stable_all"] >= out["n_stable"]
