@@ -6,7 +6,10 @@ joins each fixed point to its ``k`` nearest neighbours in state space and
 writes the 0/1 adjacency in the order of a scalar (the sine input ``u``, or
 the readout along a line attractor); :func:`chain_graph_distance` and
 :func:`pairwise_chain_distances` compare two such matrices, max-pooled to a
-common size when the counts differ.
+common size when the counts differ.  :func:`pairwise_labelled_distances`
+compares graphs of equal node counts exactly, node labels included (the sine
+graph of all fixed points, each labelled by its unstable directions; paper
+§3.2, with the non-modal networks discarded as in §3.1's footnote).
 """
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class ChainGraph:
     order : ndarray [n_nodes] of int
         Index of each node among the points given.
     k : int
+    labels : ndarray [n_nodes, n_labels], optional
+        Per node, numbers that describe it (e.g. its unstable real directions
+        and unstable complex pairs), in node order; ``[n_nodes, 0]`` if none.
     """
 
     adjacency: np.ndarray
@@ -42,13 +48,18 @@ class ChainGraph:
     points: np.ndarray
     order: np.ndarray
     k: int
+    labels: np.ndarray = None
+
+    def __post_init__(self):
+        n = len(self.adjacency)
+        self.labels = np.zeros((n, 0)) if self.labels is None else np.asarray(self.labels, np.float64).reshape(n, -1)
 
     @property
     def n_nodes(self) -> int:
         return len(self.adjacency)
 
 
-def compute_chain_graph(points, values, k=2) -> ChainGraph:
+def compute_chain_graph(points, values, k=2, labels=None) -> ChainGraph:
     """Join each point to its ``k`` nearest neighbours; order the nodes by ``values``.
 
     For points evenly spaced on a line (an ideal line attractor), ``k = 2``
@@ -66,6 +77,8 @@ def compute_chain_graph(points, values, k=2) -> ChainGraph:
     k : int, default 2
         Neighbours per point (at most ``n_nodes − 1`` are used); ties go to
         the earlier node in ``values`` order.
+    labels : array_like [n_nodes, n_labels], optional
+        Per point, in the order given; stored in node order.
 
     Returns
     -------
@@ -88,7 +101,8 @@ def compute_chain_graph(points, values, k=2) -> ChainGraph:
         nearest = np.argsort(d, axis=1, kind="stable")[:, : min(k, n - 1)]
         adjacency[np.arange(n)[:, None], nearest] = 1.0
         adjacency = np.maximum(adjacency, adjacency.T)
-    return ChainGraph(adjacency, values[order], pts, order, int(k))
+    labels = None if labels is None else np.asarray(labels, np.float64).reshape(len(points), -1)[order]
+    return ChainGraph(adjacency, values[order], pts, order, int(k), labels)
 
 
 def compute_chain_graphs(fps: FixedPoints, values, k=2, by_condition=False):
@@ -207,4 +221,41 @@ def pairwise_chain_distances(chains, n_nodes=None) -> np.ndarray:
     for i in kept:
         for j in kept:
             out[i, j] = np.linalg.norm(resampled[i] - resampled[j])
+    return out
+
+
+def pairwise_labelled_distances(chains, kept=None) -> np.ndarray:
+    """Frobenius distance of the ordered ``[adjacency | labels]`` matrices, for graphs of equal size.
+
+    Parameters
+    ----------
+    chains : sequence of ChainGraph
+    kept : array_like of int, optional
+        The graphs to compare (e.g. those with the modal node count,
+        :func:`~rnn_dyn.graph_distances.keep_modal_count`); default all, which
+        must then share one node count.
+
+    Returns
+    -------
+    ndarray [n, n]
+        NaN rows and columns for the graphs not kept.
+
+    Raises
+    ------
+    ValueError
+        The kept graphs' node counts or label widths differ.
+    """
+    chains = list(chains)
+    for i, c in enumerate(chains):
+        if not isinstance(c, ChainGraph):
+            raise TypeError(f"chains[{i}] must be a ChainGraph; got {type(c).__name__}.")
+    kept = np.arange(len(chains)) if kept is None else np.asarray(kept, int)
+    shapes = {(chains[i].n_nodes, chains[i].labels.shape[1]) for i in kept}
+    if len(shapes) > 1:
+        raise ValueError(f"the kept graphs must share node count and label width; got {sorted(shapes)}.")
+    flat = {i: np.hstack([chains[i].adjacency, chains[i].labels]) for i in kept}
+    out = np.full((len(chains), len(chains)), np.nan)
+    for i in kept:
+        for j in kept:
+            out[i, j] = np.linalg.norm(flat[i] - flat[j])
     return out

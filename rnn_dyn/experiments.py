@@ -180,14 +180,14 @@ def compare(experiment="quick", metric="svcca", tasks=None, executor="local", wo
                      metrics=(metric,))
 
 
-def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, seed=0, n_starts=None,
+def topology(experiment="quick", tasks=None, mode="paper", n_perturb=100, seed=0, n_starts=None,
              executor="local", workers=None, scheduler=None):
     """Fixed-point topology of every finished network, next to its geometry (paper §3-4).
 
     Runs the fixed points and distances it needs first.  Per task: each network's
     topology (flip-flop transition graph, sine oscillatory modes against ω(u),
     context line attractors, eigenvalues near 1 and integration dimensionality),
-    the topology distance matrix (``--mode matching|paper`` for the flip-flop)
+    the topology distance matrix (``--mode paper|matching`` for the flip-flop and sine)
     next to the geometry matrices, their MDS maps and separation by cell and by
     activation; on the context task, trained vanilla networks against the same
     networks untrained (CCA; paper Fig. 4).  What is done is skipped.

@@ -13,7 +13,7 @@ import io
 import numpy as np
 
 from rnn_dyn.config import RunConfig
-from rnn_dyn.sweep_config import GEOMETRY, default_starts
+from rnn_dyn.sweep_config import GEOMETRY, TOPOLOGY_MODES, default_starts
 
 
 def png(fig) -> bytes:
@@ -170,13 +170,13 @@ def _task_figure(task, results, labels):
 
 def _graph_arrays(results):
     """Each network's graph as arrays: ``matrix_i``, ``readouts_i``, ``is_stable_i`` (flip-flop),
-    ``adjacency_i`` and ``values_i`` (sine; ``_i_c`` per context)."""
+    ``adjacency_i``, ``values_i`` and ``labels_i`` (sine; ``_i_c`` per context)."""
     out = {}
     for i, r in enumerate(results):
         graphs = r["graph"] if isinstance(r["graph"], list) else [r["graph"]]
         for c, g in enumerate(graphs):
             tag = f"{i}_{c}" if isinstance(r["graph"], list) else f"{i}"
-            fields = ("matrix", "readouts", "is_stable") if hasattr(g, "matrix") else ("adjacency", "values")
+            fields = ("matrix", "readouts", "is_stable") if hasattr(g, "matrix") else ("adjacency", "values", "labels")
             out.update({f"{f}_{tag}": getattr(g, f) for f in fields})
     return out
 
@@ -190,6 +190,10 @@ def topology_job(item: dict) -> dict:
     ``topology.npz``: ``distances_<name>``, ``embedding_<name>``, per-network
     measures, ``config``), ``graphs`` (for ``graphs.npz``), ``summary`` (for
     ``topology.json``), ``metrics`` and ``figures`` (PNG bytes).
+
+    ``distances_topology`` is in ``mode`` (the claims' matrix; ``'paper'``: as
+    the paper builds it, §3.1's footnote); for the flip-flop and sine, the
+    other mode's matrix is ``distances_topology_<other mode>`` (a sensitivity row).
     """
     from rnn_dyn import universality
     from rnn_dyn.fixed_points import FixedPoints
@@ -207,8 +211,12 @@ def topology_job(item: dict) -> dict:
     results = [r for _, r in sorted(results, key=lambda t: t[0])]
     name, labels = task.cfg.name, _labels(networks)
     config = [f"{c}/{a}" for c, a in zip(labels["cell"], labels["activation"])]
-    matrices = {"topology": universality.topology_distances(name, [r["graph"] for r in results], item["mode"]),
-                **item["geometry"]}
+    graphs = [r["graph"] for r in results]
+    matrices = {"topology": universality.topology_distances(name, graphs, item["mode"])}
+    if name in ("flipflop", "sine"):
+        other = next(m for m in TOPOLOGY_MODES if m != item["mode"])
+        matrices[f"topology_{other}"] = universality.topology_distances(name, graphs, other)
+    matrices.update(item["geometry"])
     table = universality.separation_table(matrices, labels)
     scalars = sorted(k for k, v in results[0].items() if isinstance(v, (int, float)))
     measures = {k: np.array([r[k] for r in results], float) for k in scalars}
@@ -217,11 +225,12 @@ def topology_job(item: dict) -> dict:
     summary = {"n_networks": len(networks), "separation": table, "by_config": by_config}
     embeddings = {m: _embed_finite(D) for m, D in matrices.items()}
     shown = [m for m in ("topology", "svcca", "cka", "dsa") if m in embeddings]
+    if name in ("flipflop", "sine"):
+        summary["paper_rule_drops"] = int(keep_modal_count([g.n_nodes for g in graphs])[1])
     figures = {"universality": plot_universality({m: embeddings[m] for m in shown},
                                                  labels, f"{name}: {len(networks)} networks"),
                name: _task_figure(task, results, config)}
     if name == "flipflop":
-        summary["paper_rule_drops"] = int(keep_modal_count([r["graph"] for r in results])[1])
         summary["modal_structure"] = {k: list(v) for k, v in universality.modal_structure(results, config).items()}
     else:
         first = _examples(config)

@@ -14,7 +14,9 @@ and logs one run (tag ``rnn_dyn.kind = report``) with:
   Appendix E (SVCCA against CKA).  A figure whose task or data is missing is
   replaced by a one-line note.
 - each figure as ``<name>.png``;
-- ``claims.json``: ``{"claims": [...], "sensitivity": [...]}`` as given.
+- ``claims.json``: ``{"claims": [...], "beyond_the_paper": [...], "sensitivity": [...],
+  "spread": [...]}``: the paper's claims, what the study asks beyond it (DSA), the
+  method-sensitivity rows and the seeds' spread.
 
 The claims are computed elsewhere (:mod:`rnn_dyn.claims`); this module only shows them.
 """
@@ -237,12 +239,13 @@ def _context_figures(arrays, examples):
                             if with_fps else "no fixed points", "Eigenvalues of the linearization at the points of "
                                                                 "the first context, with the unit circle.")
     names = {"mean_n_modes": "modes needed to integrate", "mean_n_near_one": "eigenvalues with |λ − 1| < 0.05",
-             "mean_one_mode": "share of the slowest mode"}
+             "mean_one_mode": "share of the slowest mode", "mean_integral": "linearised integral (ideal 1)"}
     measures = {names[k]: arrays[k] for k in names if k in arrays}
     figs["fig3_integration"] = (pf.plot_measures(measures, arrays["config"], "context: linear integration per network")
                                 if measures else "no integration measures logged",
                                 "Per network (mean over its points): modes needed for 90% of the integrated readout, "
-                                "eigenvalues near 1, and the slowest mode's share; bars: medians.")
+                                "eigenvalues near 1, the slowest mode's share, and the full linearisation's "
+                                "integrated readout of a unit input (ideal 1); bars: medians.")
     return figs
 
 
@@ -336,7 +339,8 @@ def seed_spread(topology: dict) -> list:
 
 
 def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | None, claims: list,
-                sensitivity: list, note: str = "", key: str | None = None, run_id: str | None = None) -> str:
+                sensitivity: list, note: str = "", key: str | None = None, run_id: str | None = None,
+                beyond: list = ()) -> str:
     """Build the figures and ``report.html`` and log them, with ``claims.json``, as a ``report`` run.
 
     Parameters
@@ -354,6 +358,9 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
         The run's ``rnn_dyn.key`` (default: from its inputs), by which a rerun finds it.
     run_id : str, optional
         The run claimed for it (:func:`rnn_dyn.tracking.claim`); a new run if not given.
+    beyond : list of dict, optional
+        Rows of :func:`rnn_dyn.claims.beyond_the_paper` (DSA): their own table, and
+        ``claims.json``'s key ``beyond_the_paper``; not counted among the paper's claims.
 
     Returns
     -------
@@ -377,13 +384,14 @@ def make_report(experiment_id: str, topology_runs: dict, untrained_run: str | No
                   if isinstance(fig, plt.Figure)}
     spread = seed_spread(topology)
     page = render_html("rnn_dyn: universality and individuality — report", note, claims, sensitivity,
-                       [{k: v for k, v in r.items()} for r in scale], sections, images, spread)
+                       [{k: v for k, v in r.items()} for r in scale], sections, images, spread, list(beyond))
     writers = {f"{name}.png": tracking.write_bytes(b) for name, b in images.items()}
     writers["report.html"] = lambda p: open(p, "w", encoding="utf-8").write(page)
-    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "sensitivity": sensitivity,
-                                                         "spread": spread}))
+    writers["claims.json"] = tracking.write_json(_plain({"claims": claims, "beyond_the_paper": list(beyond),
+                                                         "sensitivity": sensitivity, "spread": spread}))
     key = key or tracking.stage_key(kind="report", topology=topology_runs, untrained=untrained_run,
-                                    claims=_plain(claims), sensitivity=_plain(sensitivity), note=note)
+                                    claims=_plain(claims), sensitivity=_plain(sensitivity), note=note,
+                                    beyond=_plain(list(beyond)))
     counts = {f"n_{v}": sum(c.get("verdict") == v for c in claims) for v in VERDICTS}
     params = {"tasks": ",".join(tasks), "untrained_run": untrained_run or "", "note": note[:500],
               **{f"topology_{t}": r for t, r in topology_runs.items()}}

@@ -18,7 +18,8 @@ import numpy as np
 
 TASK_ORDER = ("flipflop", "sine", "context")
 METHOD_LABELS = {"svcca": "SVCCA 95%", "svcca_k10": "SVCCA k=10", "svcca_k20": "SVCCA k=20", "cka": "CKA",
-                 "cca": "CCA", "procrustes": "Procrustes", "dsa": "DSA"}
+                 "cca": "CCA", "procrustes": "Procrustes", "dsa": "DSA", "topology": "topology (claims' mode)",
+                 "topology_matching": "topology, matching", "topology_paper": "topology, paper's rule"}
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
 LOSS_THRESHOLD = 0.1  # "well below a tenth of the zero-output loss"
 
@@ -56,13 +57,35 @@ def _verdict_class(v) -> str:
     return f"v-{str(v or 'inconclusive').lower()}"
 
 
+def _value_cell(c) -> str:
+    """A claim's value, with what qualifies it: a non-robust geometry verdict (†) shows SVCCA k = 10's
+    value beside it; a topology claim its own separation."""
+    out = html.escape(fmt(c.get("value")))
+    details = c.get("details") or {}
+    if c.get("robust") is False:
+        other = details.get("svcca_k10", {})
+        out += (f" †<div class='measure'>not robust: SVCCA 95% {html.escape(fmt(c.get('value')))} "
+                f"(p {html.escape(fmt(c.get('p_value')))}, {html.escape(str(c.get('verdict')))}); SVCCA k=10 "
+                f"{html.escape(fmt(other.get('value')))} (p {html.escape(fmt(other.get('p_value')))}, "
+                f"{html.escape(str(other.get('verdict')))})</div>")
+    if "silhouette_topology" in details:
+        out += (f"<div class='measure'>topology's own silhouette {html.escape(fmt(details['silhouette_topology']))}"
+                f" (p {html.escape(fmt(details.get('p_topology')))})</div>")
+    fit = [f"{k[8:].replace('_', ' ')} {fmt(details[k])}" for k in ("dsa_fit_r2_one_step", "dsa_fit_r2_multi_step")
+           if details.get(k) is not None]
+    if fit:
+        out += f"<div class='measure'>DMD fit R²: {html.escape(', '.join(fit))}</div>"
+    return out
+
+
 def claims_table(claims: list) -> str:
+    """The claims with value, CI, p, n, verdict and reason; † marks a verdict that SVCCA k = 10 does not share."""
     rows, classes = [], []
     for c in claims:
         cells = [html.escape(str(c.get("id", ""))),
                  html.escape(str(c.get("claim", ""))) + (f"<div class='measure'>{html.escape(str(c['measure']))}</div>"
                                                          if c.get("measure") else ""),
-                 *(html.escape(fmt(c.get(k))) for k in ("value", "ci", "p_value", "n")),
+                 _value_cell(c), *(html.escape(fmt(c.get(k))) for k in ("ci", "p_value", "n")),
                  html.escape(str(c.get("verdict", ""))), html.escape(str(c.get("reason") or ""))]
         rows.append(cells)
         classes.append([""] * 6 + [_verdict_class(c.get("verdict")), ""])
@@ -129,7 +152,7 @@ vertical-align:top}th{background:#f0f0f0}.measure{font-size:11px;color:#666}.not
 
 
 def render_html(title: str, note: str, claims: list, sensitivity: list, scale: list, sections: list,
-                images: dict, spread: list = ()) -> str:
+                images: dict, spread: list = (), beyond: list = ()) -> str:
     """The report as one self-contained HTML page.
 
     Parameters
@@ -146,6 +169,8 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
         ``{figure name: PNG bytes}``, embedded as ``data:image/png;base64`` URIs.
     spread : list of dict, optional
         :func:`rnn_dyn.report.seed_spread`'s rows (see :func:`spread_table`).
+    beyond : list of dict, optional
+        :func:`rnn_dyn.claims.beyond_the_paper`'s records, in a table of their own.
 
     Returns
     -------
@@ -159,7 +184,11 @@ def render_html(title: str, note: str, claims: list, sensitivity: list, scale: l
              "large populations of recurrent networks</i> (NeurIPS 2019). " +
              ", ".join(f"{n} {v}" for v, n in counts.items()) + f" of {len(claims)} claims.</p>",
              "<h2>Claims</h2>", claims_table(claims),
-             "<h2>Sensitivity of the geometry claims to the method</h2>",
+             "<p class='measure'>† not robust: SVCCA with 95% of the variance and with k = 10 reach different "
+             "verdicts; both values are shown.</p>" if any(c.get("robust") is False for c in claims) else "",
+             ("<h2>Beyond the paper</h2><p>Questions the paper did not ask, judged the same way; not counted "
+              "among its claims.</p>" + claims_table(list(beyond))) if len(beyond) else "",
+             "<h2>Sensitivity of the geometry and topology claims to the method</h2>",
              sensitivity_table(sensitivity) if sensitivity else "<p class='skip'>No sensitivity rows given.</p>",
              ("<h2>Do the seeds of one configuration agree?</h2>"
               "<p>Mean distance between the networks of one configuration, against that from them to the other "

@@ -415,7 +415,7 @@ class Study:
             raise
 
     def _report(self, topology, untrained, note, key, run_id):
-        from rnn_dyn.claims import compute_claims, sensitivity
+        from rnn_dyn.claims import beyond_the_paper, compute_claims, sensitivity
         from rnn_dyn.executors import import_tensorflow
 
         import_tensorflow()  # quietly: the report runs example networks
@@ -426,7 +426,9 @@ class Study:
         claims = compute_claims(arrays, tracking.artifact_arrays(untrained, "untrained.npz") if untrained else None,
                                 n_permutations=a.n_permutations, n_bootstrap=a.n_bootstrap, seed=a.seed)
         rows = sensitivity(arrays, n_permutations=a.n_permutations, seed=a.seed)
-        rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key, run_id=run_id)
+        beyond = beyond_the_paper(arrays, n_permutations=a.n_permutations, n_bootstrap=a.n_bootstrap, seed=a.seed)
+        rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key, run_id=run_id,
+                          beyond=beyond)
         _print_claims(claims)
         return rid
 

@@ -33,7 +33,10 @@ GEOMETRY = {"svcca": ("svcca", {}), "svcca_k10": ("svcca", {"k": 10}), "svcca_k2
             # Dynamical similarity (Ostrow et al. 2023): DMD operators of the probe trajectories
             # compared up to rotation; rank 10 as in its authors' examples.
             "dsa": ("dsa", {"n_delays": 1, "rank": 10, "kind": "angular"})}
-TOPOLOGY_MODES = ("matching", "paper")
+# How fixed-point graphs of differing sizes are compared: "paper" discards the networks off the
+# modal node count and compares the ordered matrices (§3.1's footnote; the claims' default),
+# "matching" pairs nodes by readout (flip-flop) or pools chains (sine) and keeps every network.
+TOPOLOGY_MODES = ("paper", "matching")
 
 
 def default_starts(n_conditions: int) -> int:
@@ -133,8 +136,10 @@ class AnalysisConfig:
     :func:`default_starts`: 1024 spread over the task's conditions, at least 16); ``fixed_points``:
     further options of :func:`~rnn_dyn.find_fixed_points`.  ``metrics``: the
     geometry comparisons per task, names of ``GEOMETRY`` (with topology,
-    ``svcca`` and ``cka`` always: the universality table and the claims use them).  ``mode`` and
-    ``n_perturb``: the flip-flop transition graphs.  ``n_permutations`` and
+    ``svcca`` and ``cka`` always: the universality table and the claims use them).  ``mode``: how
+    the topology distances of the flip-flop and sine treat differing fixed-point
+    counts (``TOPOLOGY_MODES``; the other mode is computed too, as a sensitivity
+    row); ``n_perturb``: starts per point of the flip-flop transition graphs.  ``n_permutations`` and
     ``n_bootstrap``: the claims' statistics (SPEC §6).
     """
 
@@ -142,7 +147,7 @@ class AnalysisConfig:
     seed: int = 0
     fixed_points: dict = field(default_factory=dict)
     metrics: tuple = ("svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa")
-    mode: str = "matching"
+    mode: str = "paper"
     n_perturb: int = 100
     n_permutations: int = 999
     n_bootstrap: int = 1000

@@ -50,7 +50,7 @@ class TransitionGraph:
         Starts that settled, but not near a stable point of the list (at a
         saddle, or at a point the fixed-point search missed).
     n_perturb : int
-        Starts per unstable node.
+        Starts per perturbed node (the unstable ones, or all).
     n_steps : int
         Steps the batched loop ran (shared by the population).
     """
@@ -201,7 +201,7 @@ def _settle_function(fmap):
 
 def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb=100, radius=0.1,
                               max_steps=10_000, tol_settle=1e-5, decimals=0,
-                              seed=0) -> list[TransitionGraph]:
+                              seed=0, perturb_stable=False) -> list[TransitionGraph]:
     """Transition graphs of every network's fixed points (one condition input).
 
     For each unstable fixed point ``i``, ``n_perturb`` starts ``s_i + r_i v``
@@ -214,8 +214,8 @@ def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb
     ``d_j / 2`` of it (then ``j`` is also the nearest fixed point of all);
     otherwise it is counted in ``n_elsewhere``; unsettled or diverged starts
     in ``n_unsettled`` (a warning gives the totals).  Stable points are not
-    perturbed: their row is the self-loop.  Slow points (``kind == 'slow'``)
-    are not nodes.
+    perturbed unless ``perturb_stable``: their row is then the self-loop.  Slow
+    points (``kind == 'slow'``) are not nodes.
 
     Parameters
     ----------
@@ -248,6 +248,10 @@ def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb
     seed : int, default 0
         Network ``p``'s directions come from ``np.random.default_rng([seed, p])``:
         its graph does not depend on the other members.
+    perturb_stable : bool, default False
+        Perturb the stable points too and record where their starts settle, as
+        for the unstable ones: the paper's observation that stable points have
+        only a self-loop (§3.1) becomes a measurement (:func:`transition_structure`).
 
     Returns
     -------
@@ -301,7 +305,7 @@ def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb
         g = g[perm]
         d = _nearest_other(pts.hstar[g])
         nodes.append((g, d, y[p, perm]))
-        unstable = np.flatnonzero(~pts.is_stable[g])
+        unstable = np.arange(len(g)) if perturb_stable else np.flatnonzero(~pts.is_stable[g])
         v = np.random.default_rng([seed, p]).standard_normal((len(unstable), n_perturb, n_state))
         v *= (radius * d[unstable])[:, None, None] / np.linalg.norm(v, axis=-1, keepdims=True)
         starts.append((pts.hstar[g[unstable]][:, None] + v).reshape(-1, n_state))
@@ -323,7 +327,8 @@ def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb
         k, src = len(g), source[p]
         stable = np.flatnonzero(pts.is_stable[g])
         matrix = np.zeros((k, k))
-        matrix[stable, stable] = 1.0
+        if not perturb_stable:
+            matrix[stable, stable] = 1.0
         end, res = s_end[p, : len(src)], r_end[p, : len(src)]
         settled = np.isfinite(res) & (res < tol_settle)
         if len(stable) and len(src):
@@ -346,3 +351,51 @@ def compute_transition_graphs(cell, fps, readout=None, *, hidden=None, n_perturb
                       f"{unsettled}); they are left out of the transition probabilities: "
                       "raise max_steps.", stacklevel=2)
     return graphs
+
+
+def transition_structure(graph: TransitionGraph) -> dict:
+    """Does a flip-flop transition graph have the paper's structure (§3.1)?
+
+    - ``transition_stable_self``: every stable point has only a self-transition
+      (no edge to another node, and a self-loop);
+    - ``transition_saddles_two``: every unstable point has at least two outgoing
+      transitions, to nearby stable points: its destinations are its nearest
+      stable points in state space (the ``m`` destinations are no farther than
+      its ``m``-th nearest stable point), so no nearer attractor is skipped;
+    - ``transition_structure``: both.
+
+    Each is 1.0 or 0.0; NaN when the graph has no stable or no unstable point
+    (the structure is then undefined).  A stable point's row is measured only
+    when the graph was built with ``perturb_stable=True``; otherwise it is the
+    self-loop by construction.
+
+    Parameters
+    ----------
+    graph : TransitionGraph
+
+    Returns
+    -------
+    dict of str -> float
+    """
+    if not isinstance(graph, TransitionGraph):
+        raise TypeError(f"graph must be a TransitionGraph; got {type(graph).__name__}.")
+    stable, unstable = np.flatnonzero(graph.is_stable), np.flatnonzero(~graph.is_stable)
+    keys = ("transition_stable_self", "transition_saddles_two", "transition_structure")
+    if not len(stable) or not len(unstable):
+        return dict.fromkeys(keys, float("nan"))
+    m = graph.matrix
+    off = m[stable] * (1 - np.eye(graph.n_nodes)[stable])
+    stable_self = bool(np.all(off == 0) and np.all(m[stable, stable] > 0))
+    dist = cdist(graph.hstar[unstable], graph.hstar[stable]) if graph.hstar.shape[1] else None
+    saddles = True
+    for row, i in enumerate(unstable):
+        dest = np.flatnonzero(m[i, stable] > 0)
+        if len(dest) < 2:
+            saddles = False
+            break
+        if dist is not None:
+            d = dist[row]
+            saddles = bool(d[dest].max() <= np.sort(d)[len(dest) - 1] * (1 + 1e-9))
+            if not saddles:
+                break
+    return dict(zip(keys, (float(stable_self), float(saddles), float(stable_self and saddles))))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from rnn_dyn.claims import CLAIMS, TASKS, compute_claims, sensitivity
+from rnn_dyn.claims import BEYOND, CLAIMS, RECORD_KEYS, TASKS, beyond_the_paper, compute_claims, sensitivity
 
 CELLS = ("vanilla", "ugrnn", "gru", "lstm")
 FAST = dict(n_permutations=199, n_bootstrap=200)
@@ -45,13 +45,22 @@ def make_arrays(task, seeds=4, structure=True, seed=0):
         counts[::5] = [8, 10, 6, 1]  # a minority of networks differ
         arrays.update({k: counts[:, i] for i, k in enumerate(("n_stable", "n_saddle_1", "n_saddle_2", "n_saddle_3"))})
         arrays["n_fixed"] = counts.sum(axis=1)
+        arrays.update({f"{k}_all": counts[:, i] + 2 * (k == "n_stable") for i, k in
+                       enumerate(("n_stable", "n_saddle_1", "n_saddle_2", "n_saddle_3"))})
+        arrays["transition_structure"] = np.ones(n)
+        arrays["transition_stable_self"], arrays["transition_saddles_two"] = np.ones(n), np.ones(n)
     if task == "sine":
         offset = {c: 0.02 * i for i, c in enumerate(CELLS)}
         arrays["mean_signed_error"] = np.array([offset[c] for c in cell]) + rng.normal(0, 0.005, n)
         arrays["mean_rel_error"] = np.abs(arrays["mean_signed_error"]) + 0.05
         arrays["mean_rel_error"][0] = np.nan  # a network without an oscillatory mode
+        arrays["mean_signed_error"] += np.where(act == "relu", 0.05, 0.0)  # and by activation
+        arrays["sine_scaffold"] = np.ones(n)
+        arrays["n_cues_multiple"] = np.zeros(n)
     if task == "context":
         arrays["mean_n_near_one"] = np.where(cell == "vanilla", 1.0, 2.0) + rng.uniform(0, 0.5, n)
+        arrays["mean_n_modes"] = np.where(cell == "vanilla", 1.0, 3.0) + rng.uniform(0, 0.5, n)
+        arrays["mean_integral"] = 1.0 + rng.normal(0, 0.02, n)
     return arrays
 
 
@@ -78,22 +87,26 @@ def planted():
 def test_every_claim_of_every_task_is_there_and_json(planted):
     expected = [f"{task}.{cid}" for task in TASKS for cid, tasks, *_ in CLAIMS if task in tasks]
     assert list(planted) == expected
-    assert {"flipflop.scaffold", "sine.frequency_by_architecture", "context.trained_vs_untrained",
-            "context.dsa_universal"} <= set(planted)
+    assert {"flipflop.scaffold", "flipflop.transition_structure", "sine.scaffold", "sine.frequency_by_architecture",
+            "sine.frequency_by_activation", "context.integration_modes", "context.trained_vs_untrained"} <= set(planted)
+    assert {f"{t}.topology_by_activation" for t in TASKS} <= set(planted)
+    assert not any(cid.endswith("dsa_universal") for cid in planted)  # beyond the paper: its own list (#19)
     json.loads(json.dumps(list(planted.values()), allow_nan=False))
     for c in planted.values():
-        assert set(c) >= {"id", "task", "claim", "measure", "value", "ci", "p_value", "n", "verdict", "reason"}
+        assert tuple(c) == RECORD_KEYS
         assert c["verdict"] in ("reproduced", "contradicted", "inconclusive")
         assert c["ci"] is None or (len(c["ci"]) == 2 and c["ci"][0] <= c["ci"][1])
         assert c["verdict"] == "reproduced" or c["reason"]
 
 
 def test_planted_structure_is_reproduced(planted):
-    reproduced = ["flipflop.scaffold", "sine.frequency_matches", "sine.frequency_by_architecture",
-                  "context.gated_more_eigenvalues_near_one", "context.topology_by_activation",
-                  "context.trained_vs_untrained"]
+    reproduced = ["flipflop.scaffold", "flipflop.transition_structure", "sine.scaffold", "sine.frequency_matches",
+                  "sine.frequency_by_architecture", "sine.frequency_by_activation",
+                  "context.gated_more_eigenvalues_near_one", "context.integration_modes",
+                  "context.topology_by_activation", "context.trained_vs_untrained"]
+    reproduced += ["flipflop.topology_by_activation", "sine.topology_by_activation"]  # no separation, as the paper
     reproduced += [f"{t}.{c}" for t in TASKS for c in ("geometry_by_architecture", "geometry_by_activation",
-                                                        "cka_agrees_with_svcca", "dsa_universal")]
+                                                        "cka_agrees_with_svcca")]
     reproduced += ["flipflop.topology_universal", "sine.topology_universal"]  # topology unstructured there
     for cid in reproduced:
         assert planted[cid]["verdict"] == "reproduced", planted[cid]
@@ -103,6 +116,16 @@ def test_planted_structure_is_reproduced(planted):
     assert planted["flipflop.geometry_by_activation"]["n"] == 8  # vanilla networks
     assert planted["flipflop.scaffold"]["value"] == pytest.approx(0.75)  # 1 network in 4 differs
     assert planted["sine.frequency_matches"]["n"] == 31  # the NaN network is left out
+    assert geo["robust"] is True and geo["details"]["svcca_k10"]["verdict"] == "reproduced"
+    assert planted["flipflop.scaffold"]["robust"] is None
+    assert planted["flipflop.scaffold"]["details"]["with_approximate_points"]["gru/tanh"]["share_paper"] == 0
+    assert planted["flipflop.transition_structure"]["value"] == 1 and planted["sine.scaffold"]["value"] == 1
+    modes = planted["context.integration_modes"]
+    assert modes["value"] > 1.5 and modes["details"]["median_integral"] == pytest.approx(1, abs=0.05)
+    universal = planted["flipflop.topology_universal"]["details"]
+    assert abs(universal["silhouette_topology"]) < 0.2 and universal["p_topology"] > 0.01
+    assert planted["flipflop.cka_agrees_with_svcca"]["value"] == 1
+    assert planted["flipflop.cka_agrees_with_svcca"]["details"]["mantel_r"] > 0.5
     untrained = planted["context.trained_vs_untrained"]
     assert untrained["value"] < 0 and untrained["details"]["mean_trained_relu_untrained_relu"] < 1.5
 
@@ -133,14 +156,16 @@ def test_structure_in_the_opposite_direction_is_contradicted():
                 "flipflop.topology_universal", "context.gated_more_eigenvalues_near_one",
                 "context.trained_vs_untrained", "sine.frequency_matches"):
         assert claims[cid]["verdict"] == "contradicted", claims[cid]
-    assert claims["flipflop.geometry_by_architecture"]["value"] < 0
+    geo = claims["flipflop.geometry_by_architecture"]
+    assert geo["value"] < 0 and geo["p_value"] == geo["details"]["p_less"] < 0.05  # the tail that decided it
+    assert claims["context.gated_more_eigenvalues_near_one"]["p_value"] < 0.05
     assert "gru/tanh" in claims["flipflop.scaffold"]["reason"]
 
 
 def test_no_structure_is_inconclusive():
     # each test has a 5% false-positive rate (test_statistics checks that); these draws hit none of them
     topology = {task: make_arrays(task, structure=False, seed=11 + i) for i, task in enumerate(TASKS)}
-    claims = _by_id(compute_claims(topology, **FAST))
+    claims = _by_id(compute_claims(topology, **FAST) + beyond_the_paper(topology, **FAST))
     for task in TASKS:
         for cid in ("geometry_by_architecture", "geometry_by_activation", "dsa_universal"):
             c = claims[f"{task}.{cid}"]
@@ -152,7 +177,7 @@ def test_tasks_not_run_and_missing_arrays_are_inconclusive_with_reason():
     ff = make_arrays("flipflop")
     del ff["distances_dsa"], ff["distances_cka"]
     claims = compute_claims({"flipflop": ff}, **FAST)
-    by = _by_id(claims)
+    by = _by_id(claims + beyond_the_paper({"flipflop": ff}, **FAST))
     assert {c["task"] for c in claims} == set(TASKS)  # every task, run or not
     for c in claims:
         if c["task"] != "flipflop":
@@ -171,15 +196,18 @@ def test_too_few_networks_and_nan_rows():
     D[[0, 9], :] = D[:, [0, 9]] = np.nan  # two networks whose topology cannot be compared
     np.fill_diagonal(D, 0)
     c = _by_id(compute_claims({"context": arrays}, **FAST))["context.topology_by_activation"]
-    assert c["n"] == 30 and c["details"]["n_nan_dropped"] == 2 and c["verdict"] == "reproduced"
+    # the paper's activation panels are vanilla networks (#19; was: all 32 networks, n 30): network 0 is one
+    assert c["n"] == 7 and c["details"]["n_nan_dropped"] == 1 and c["verdict"] == "reproduced"
 
 
 def test_sensitivity_rows_per_available_method():
     topology = {"flipflop": make_arrays("flipflop"), "sine": make_arrays("sine", structure=False, seed=1)}
     rows = sensitivity(topology, n_permutations=199)
     methods = [(r["task"], r["id"].split(".")[1], r["method"]) for r in rows]
-    assert methods == [(t, f"geometry_by_{by}", m) for t in ("flipflop", "sine")
-                       for by in ("architecture", "activation") for m in ("svcca", "svcca_k10", "cka")]
+    assert methods == [(t, cid, m) for t in ("flipflop", "sine")
+                       for cid, m in [(f"geometry_by_{by}", m) for by in ("architecture", "activation")
+                                      for m in ("svcca", "svcca_k10", "cka")] +
+                       [("topology_universal", "topology"), ("topology_by_activation", "topology")]]
     by = {(r["task"], r["id"], r["method"]): r for r in rows}
     assert by[("sine", "sine.geometry_by_architecture", "svcca")]["verdict"] == "inconclusive"
     assert by[("sine", "sine.geometry_by_architecture", "svcca_k10")]["verdict"] == "reproduced"
@@ -211,3 +239,104 @@ def test_sine_topology_reports_the_mean_signed_error():
     out = sine_topology(None, make_fps(np.stack(jac), np.ones((5, 3, 1)), hstar=hstar), task)
     assert out["mean_signed_error"] == pytest.approx(errors.mean())
     assert out["mean_rel_error"] == pytest.approx(np.abs(errors).mean())
+
+
+# -- the statistics #19 added: planted structure found, unstructured input not ------------------
+def test_cka_agreement_is_of_verdicts_not_of_a_correlation():
+    rng = np.random.default_rng(5)
+    arrays = make_arrays("flipflop", seed=5)
+    # CKA correlated with SVCCA (Mantel r > 0) but with no cluster structure of its own
+    arrays["distances_cka"] = arrays["distances_svcca"] * 0.05 + _distances(rng, arrays["config"], 0.0)
+    c = _by_id(compute_claims({"flipflop": arrays}, **FAST))["flipflop.cka_agrees_with_svcca"]
+    assert c["details"]["mantel_r"] > 0 and c["verdict"] != "reproduced" and c["value"] < 1
+    assert "SVCCA reproduced, CKA inconclusive" in c["reason"]
+    arrays["distances_cka"] = _anti(arrays["config"], rng)  # CKA: seeds farther apart than configurations
+    c = _by_id(compute_claims({"flipflop": arrays}, **FAST))["flipflop.cka_agrees_with_svcca"]
+    assert c["verdict"] == "contradicted" and c["value"] == 0
+
+
+def test_robust_is_false_when_svcca_k10_disagrees():
+    rng = np.random.default_rng(6)
+    arrays = make_arrays("sine", seed=6)
+    arrays["distances_svcca_k10"] = _distances(rng, arrays["config"], 0.0)
+    c = _by_id(compute_claims({"sine": arrays}, **FAST))["sine.geometry_by_architecture"]
+    assert c["verdict"] == "reproduced" and c["robust"] is False
+    assert c["details"]["svcca_k10"]["verdict"] == "inconclusive"
+    del arrays["distances_svcca_k10"]
+    assert _by_id(compute_claims({"sine": arrays}, **FAST))["sine.geometry_by_architecture"]["robust"] is None
+
+
+def test_topology_by_activation_expects_no_separation_on_flipflop_and_sine():
+    rng = np.random.default_rng(7)
+    ff = make_arrays("flipflop", seed=7)
+    act = np.array([c.split("/")[1] for c in ff["config"]])
+    assert _by_id(compute_claims({"flipflop": ff}, **FAST))["flipflop.topology_by_activation"]["verdict"] == \
+        "reproduced"
+    ff["distances_topology"] = _distances(rng, act, 4.0)  # planted: topology separates the activations
+    c = _by_id(compute_claims({"flipflop": ff}, **FAST))["flipflop.topology_by_activation"]
+    assert c["verdict"] == "contradicted" and c["p_value"] < 0.05 and c["n"] == 8
+
+
+def test_a_constant_topology_matrix_is_degenerate():
+    arrays = make_arrays("sine", seed=8)
+    n = len(arrays["config"])
+    arrays["distances_topology"] = 1.0 - np.eye(n)  # every sine graph the same distance apart
+    claims = _by_id(compute_claims({"sine": arrays}, **FAST))
+    for cid in ("sine.topology_universal", "sine.topology_by_activation"):
+        assert claims[cid]["verdict"] == "inconclusive" and "degenerate" in claims[cid]["reason"]
+
+
+def test_shares_of_networks_with_the_papers_structure():
+    rng = np.random.default_rng(9)
+    ff, sine = make_arrays("flipflop", seed=9), make_arrays("sine", seed=10)
+    n = len(ff["config"])
+    ff["transition_structure"] = (rng.uniform(size=n) < 0.5).astype(float)  # half the networks
+    ff["transition_structure"][0] = np.nan  # a network without saddles: left out
+    sine["sine_scaffold"] = np.r_[np.ones(n - 4), np.zeros(4)]  # 28 of 32: 0.875 < 0.9
+    sine["n_cues_multiple"] = np.r_[np.zeros(n - 4), [1, 2, 3, 4]]
+    claims = _by_id(compute_claims({"flipflop": ff, "sine": sine}, **FAST))
+    c = claims["flipflop.transition_structure"]
+    assert c["verdict"] == "contradicted" and c["n"] == n - 1 and c["ci"][1] < 0.9
+    c = claims["sine.scaffold"]
+    assert c["value"] == pytest.approx(0.875) and c["verdict"] == "inconclusive"
+    assert c["details"]["networks_with_n_cues_multiple"] == 4
+
+
+def test_integration_modes_and_frequency_by_activation_without_structure_are_inconclusive():
+    rng = np.random.default_rng(12)
+    ctx, sine = make_arrays("context", seed=12), make_arrays("sine", seed=13)
+    n = len(ctx["config"])
+    ctx["mean_n_modes"] = rng.uniform(1, 3, n)
+    sine["mean_signed_error"] = rng.normal(0, 0.05, n)
+    claims = _by_id(compute_claims({"context": ctx, "sine": sine}, **FAST))
+    for cid in ("context.integration_modes", "sine.frequency_by_activation"):
+        assert claims[cid]["verdict"] == "inconclusive" and claims[cid]["p_value"] >= 0.05, claims[cid]
+
+
+def test_dsa_is_beyond_the_paper_with_its_fit():
+    arrays = make_arrays("context", seed=14)
+    arrays.update(dsa_n_delays=np.array(1), dsa_rank=np.array(10), dsa_fit_r2_one_step=np.array(0.97),
+                  dsa_fit_r2_multi_step=np.array(0.4))
+    (rec,) = [r for r in beyond_the_paper({"context": arrays}, **FAST) if r["task"] == "context"]
+    assert rec["id"] == "context.dsa_universal" and tuple(rec) == RECORD_KEYS
+    assert rec["details"]["dsa_fit_r2_multi_step"] == pytest.approx(0.4) and rec["details"]["dsa_rank"] == 10
+    assert [cid for cid, *_ in BEYOND] == ["dsa_universal"]
+
+
+def test_sine_scaffold_of_one_network_by_hand():
+    """One point per cue with one mildly unstable complex pair: the scaffold; a second point at a cue,
+    or a pair that grows fast, is not."""
+    from test_dynamics import block, make_fps, rotation
+
+    from rnn_dyn.universality import sine_scaffold
+
+    omega = np.array([0.1, 0.2, 0.3])
+    mild = [block(rotation(1.01, w), 0.5) for w in omega]  # grows 1% per step: 0.6 e-folds per cycle at ω 0.1
+    out = sine_scaffold(make_fps(np.stack(mild), np.ones((3, 3, 1)), hstar=np.eye(3)), 3)
+    assert out == {"sine_scaffold": 1.0, "n_cues_scaffold": 3, "n_cues_multiple": 0, "n_cues_none": 0}
+    fast = mild[:2] + [block(rotation(1.5, omega[2]), 0.5)]  # 1.5x per step: 8.5 e-folds per cycle
+    out = sine_scaffold(make_fps(np.stack(fast), np.ones((3, 3, 1)), hstar=np.eye(3)), 3)
+    assert out["sine_scaffold"] == 0 and out["n_cues_scaffold"] == 2
+    twice = make_fps(np.stack(mild + [mild[0]]), np.ones((4, 3, 1)), hstar=np.eye(4, 3), condition=[0, 1, 2, 0])
+    out = sine_scaffold(twice, 4)
+    assert out["n_cues_multiple"] == 1 and out["n_cues_none"] == 1 and out["sine_scaffold"] == 0

@@ -151,6 +151,24 @@ def test_tables_format_and_colour_verdicts():
     assert fmt(float("nan")) == "—" and fmt(0.0012345) == "0.00123" and fmt(3) == "3" and fmt([0.1, None]) == "[0.1, —]"
 
 
+def test_headline_marks_non_robust_verdicts_and_shows_beyond_the_paper_apart():
+    shaky = {**CLAIMS[0], "robust": False, "details": {"svcca_k10": {"value": 0.33, "p_value": 0.001,
+                                                                    "verdict": "reproduced"}}}
+    steady = {**CLAIMS[0], "id": "sine.geometry_by_architecture", "robust": True, "details": {}}
+    topo = {**CLAIMS[1], "id": "sine.topology_universal", "value": -0.1, "robust": None,
+            "details": {"silhouette_topology": 0.031, "p_topology": 0.27}}
+    dsa = {**CLAIMS[1], "id": "sine.dsa_universal", "value": 0.7, "verdict": "contradicted",
+           "details": {"dsa_fit_r2_one_step": 0.98, "dsa_fit_r2_multi_step": 0.41}}
+    table = report_html.claims_table([shaky, steady, topo])
+    assert table.count("†") == 1 and "SVCCA k=10 0.33 (p 0.001, reproduced)" in table
+    assert "topology's own silhouette 0.031 (p 0.27)" in table
+    page = report_html.render_html("t", "", [shaky, steady, topo], [], [], [], {}, beyond=[dsa])
+    text = "".join(_parse(page).text)
+    assert "Beyond the paper" in text and "sine.dsa_universal" in text and "multi step 0.41" in text
+    assert "0 contradicted, 1 inconclusive of 3 claims" in text  # DSA is not counted among the paper's claims
+    assert "Beyond the paper" not in report_html.render_html("t", "", [steady], [], [], [], {})
+
+
 def test_configurations_sort_in_the_papers_order():
     labels = ["lstm/relu", "gru/tanh", "vanilla/relu", "ugrnn/tanh", "vanilla/tanh"]
     assert sorted(labels, key=pf.config_key) == ["vanilla/tanh", "vanilla/relu", "ugrnn/tanh", "gru/tanh", "lstm/relu"]

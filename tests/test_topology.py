@@ -16,7 +16,8 @@ from rnn_dyn.graph_distances import (graph_distance, graph_matching_distance, ke
                                      pairwise_graph_distances)
 from rnn_dyn.population import Population
 from rnn_dyn.tasks import get_task
-from rnn_dyn.transition_graphs import TransitionGraph, compute_transition_graphs, readout_order
+from rnn_dyn.transition_graphs import (TransitionGraph, compute_transition_graphs, readout_order,
+                                      transition_structure)
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "gru_flipflop_64.npz"
 META = ("seeds", "val_loss", "config")
@@ -102,6 +103,31 @@ def test_missing_attractor_and_step_cap_are_reported(wells_fps):
     assigned = 1 - (capped.n_unsettled + capped.n_elsewhere) / 50
     assert capped.n_unsettled.sum() > 100 and capped.n_steps == 1
     np.testing.assert_allclose(capped.matrix.sum(1), np.where(capped.is_stable, 1.0, assigned))
+
+
+def test_transition_structure_found_on_the_known_map_and_not_on_broken_graphs(wells_fps):
+    (g,) = compute_transition_graphs(wells, wells_fps, IDENTITY, n_perturb=200, seed=0, perturb_stable=True)
+    stable = g.is_stable
+    np.testing.assert_allclose(g.matrix[np.ix_(stable, stable)], np.eye(4), atol=1e-12)  # perturbed corners return
+    assert transition_structure(g) == {"transition_stable_self": 1.0, "transition_saddles_two": 1.0,
+                                       "transition_structure": 1.0}
+    rows = {tuple(np.round(y).astype(int)): i for i, y in enumerate(g.readouts)}
+    saddle, near, far = rows[(-1, -1)], rows[(0, -1)], rows[(2, 1)]
+    skips = TransitionGraph(g.matrix.copy(), g.readouts, g.is_stable, g.n_unstable, g.hstar)
+    skips.matrix[saddle] = 0
+    skips.matrix[saddle, [near, far]] = 0.5  # skips its nearest corner (-2, -1) for the far one
+    assert transition_structure(skips)["transition_saddles_two"] == 0
+    assert transition_structure(skips)["transition_stable_self"] == 1
+    one = TransitionGraph(g.matrix.copy(), g.readouts, g.is_stable, g.n_unstable, g.hstar)
+    one.matrix[saddle] = 0
+    one.matrix[saddle, near] = 1.0  # a single destination
+    assert transition_structure(one)["transition_saddles_two"] == 0
+    escapes = TransitionGraph(g.matrix.copy(), g.readouts, g.is_stable, g.n_unstable, g.hstar)
+    escapes.matrix[near, [near, far]] = [0.9, 0.1]  # a stable point whose starts leave for another
+    assert transition_structure(escapes)["transition_stable_self"] == 0
+    assert transition_structure(escapes)["transition_structure"] == 0
+    only_stable = TransitionGraph(np.eye(2), np.zeros((2, 1)), [True, True], hstar=np.eye(2))
+    assert np.isnan(transition_structure(only_stable)["transition_structure"])
 
 
 # -- the trained flip-flop GRU ----------------------------------------------------------
@@ -252,3 +278,15 @@ def test_errors_name_the_argument(wells_fps):
         compute_transition_graphs(wells, two, IDENTITY)
     with pytest.raises(ValueError, match=r"readout \(W_out, b_out\) must have shapes"):
         compute_transition_graphs(wells, wells_fps, (np.eye(3), np.zeros(3)))
+
+
+def test_trained_flipflop_grus_have_the_papers_transition_structure(flipflop):
+    """§3.1 on real networks: every point perturbed, stable ones too; both fixture GRUs pass."""
+    from rnn_dyn.jobs import one_network
+    from rnn_dyn.universality import network_topology
+
+    pop, fps, _ = flipflop
+    for i in range(2):
+        out = network_topology(get_task("flipflop"), pop.member(i), one_network(fps, i), n_perturb=50)
+        assert (out["n_stable"], out["n_saddle_1"], out["n_saddle_2"], out["n_saddle_3"]) == (8, 12, 6, 1)
+        assert out["transition_structure"] == 1.0 and out["n_stable_all"] >= out["n_stable"]

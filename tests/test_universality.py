@@ -50,7 +50,10 @@ def test_topology_command_logs_and_skips(mlflow_store, tmp_path, capsys):
         assert (r.data.params["task"] != "flipflop") == ("spectra.png" in files)
         summary = json.load(open(mlflow.artifacts.download_artifacts(run_id=r.info.run_id,
                                                                      artifact_path="topology.json")))
-        assert set(summary["separation"]) == {"topology", "svcca", "cka", "svcca_k10", "svcca_k20", "cca", "dsa"}
+        # flip-flop and sine also hold the other topology mode's matrix (#19: a sensitivity row)
+        other = {"topology_matching"} if r.data.params["task"] != "context" else set()
+        assert set(summary["separation"]) == {"topology", "svcca", "cka", "svcca_k10", "svcca_k20", "cca",
+                                              "dsa"} | other
         assert set(summary["by_config"]) == {"vanilla/tanh", "vanilla/relu", "gru/tanh", "gru/relu"}
     untrained = mlflow.search_runs(experiment_names=["topo"], output_format="list",
                                    filter_string="tags.`rnn_dyn.kind` = 'untrained'")
@@ -83,3 +86,28 @@ def test_chain_distances_skip_chains_too_short_to_be_lines():
     assert D[0, 1] == 0 and D[0, 2] > 0 and np.isnan(D[3]).all() and np.isnan(D[:, 3]).all()
     ctx = universality.topology_distances("context", [[ordered, ordered], [ordered, scrambled]])
     assert ctx[0, 0] == 0 and ctx[0, 1] == D[0, 2]
+
+
+def test_sine_graphs_in_paper_mode_drop_non_modal_counts_and_compare_labels():
+    from rnn_dyn.chains import compute_chain_graph
+
+    line = np.linspace(0, 1, 6)[:, None] * np.ones((1, 3))
+    labels = np.tile([0, 1], (6, 1))  # each point: no unstable real direction, one unstable complex pair
+    a = compute_chain_graph(line, np.arange(6), labels=labels)
+    b = compute_chain_graph(line, np.arange(6), labels=labels)
+    other = labels.copy()
+    other[2] = [1, 1]  # one point with an extra unstable real direction
+    c = compute_chain_graph(line, np.arange(6), labels=other)
+    extra = compute_chain_graph(np.vstack([line, line[:1] + 0.01]), np.r_[np.arange(6), 0.5],
+                                labels=np.vstack([labels, [[0, 1]]]))  # a cue with two points: off the mode
+    D = universality.topology_distances("sine", [a, b, c, extra], mode="paper")
+    assert D[0, 1] == 0 and D[0, 2] == pytest.approx(1.0)  # the label differs by one
+    assert np.isnan(D[3]).all() and np.isnan(D[:, 3]).all()
+    pooled = universality.topology_distances("sine", [a, b, c, extra], mode="matching")
+    assert np.isfinite(pooled).all() and pooled[0, 2] == 0  # pooled chains ignore the labels
+
+
+def test_unstable_directions_count_real_and_complex_separately():
+    lam = np.array([[1.2, 1.05 + 0.2j, 1.05 - 0.2j, 0.5],
+                    [0.9 + 0.3j, 0.9 - 0.3j, 0.2, 0.1]])
+    np.testing.assert_array_equal(universality.unstable_directions(lam), [[1, 1], [0, 0]])
