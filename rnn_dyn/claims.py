@@ -46,8 +46,9 @@ from scipy import stats as _sps
 
 from rnn_dyn._checks import check_positive
 from rnn_dyn.embedding import check_distances
-from rnn_dyn.statistics import (bootstrap_ci, comparable, mantel_r, mantel_test, permutation_p, separation_ci,
+from rnn_dyn.statistics import (bootstrap_ci, comparable, mantel_r, mantel_test, separation_ci,
                                 separation_test, silhouette)
+from rnn_dyn.untrained import trained_vs_untrained
 
 TASKS = ("flipflop", "sine", "context")
 ALPHA = 0.05  # significance level of every verdict
@@ -290,38 +291,7 @@ def _topology_by_activation(arrays, untrained, st):
 
 
 def _trained_vs_untrained(arrays, untrained, st):
-    if untrained is None:
-        raise _Inconclusive("the trained-versus-untrained stage was not run")
-    D = np.asarray(untrained["distances"], np.float64)
-    groups = np.asarray(untrained["groups"]).astype(str)
-    if D.shape != (len(groups), len(groups)):
-        raise ValueError(f"untrained distances must have shape ({len(groups)}, {len(groups)}); got {D.shape}.")
-    names = ("trained relu", "untrained relu", "trained tanh")
-    idx, details = _select([D], np.isin(groups, names), groups, "vanilla networks")
-    D, groups = D[np.ix_(idx, idx)], groups[idx]
-    if set(details["group_sizes"]) != set(names):
-        raise _Inconclusive(f"too few networks: need >= {MIN_PER_LABEL} in each of {list(names)}; got "
-                            f"{details['group_sizes']}", len(idx), details=details)
-    ref, pool = groups == names[0], groups != names[0]
-    r = D[np.ix_(ref, pool)].mean(axis=0)  # mean distance from the trained relu networks to each other network
-    is_untrained = (groups[pool] == names[1]).astype(np.float64)
-    n1, n2 = is_untrained.sum(), len(r) - is_untrained.sum()
-    value = r @ is_untrained / n1 - r @ (1 - is_untrained) / n2
-    perms = np.random.default_rng(st.seed).permuted(np.tile(is_untrained, (st.n_permutations, 1)), axis=1)
-    null = perms @ r / n1 - (1 - perms) @ r / n2
-    p_opposite, p = permutation_p(value, null)  # the paper's direction is value < 0
-
-    def difference(i):
-        g = groups[i]
-        block = D[np.ix_(i[g == names[0]], i[g != names[0]])].mean(axis=0)
-        return block[g[g != names[0]] == names[1]].mean() - block[g[g != names[0]] == names[2]].mean()
-
-    interval = bootstrap_ci(difference, len(idx), st.n_bootstrap, st.seed, st.level, strata=groups)
-    verdict, reason = _directional(-value, p, p_opposite, "trained tanh minus untrained relu distance")
-    d1, d2 = float(r @ is_untrained / n1), float(r @ (1 - is_untrained) / n2)
-    return dict(value=value, ci=interval, p_value=p, n=len(idx), verdict=verdict, reason=reason,
-                details={**details, "mean_trained_relu_untrained_relu": d1, "mean_trained_relu_trained_tanh": d2,
-                         "p_opposite": p_opposite})
+    return trained_vs_untrained(untrained, st.n_permutations, st.n_bootstrap, st.seed, st.level, ALPHA)
 
 
 def _cka_svcca(arrays, untrained, st):
@@ -360,9 +330,11 @@ CLAIMS = (
     ("topology_by_activation", ("context",), "the line-attractor topology clusters by activation, not "
      "architecture (Fig. 3d)", "topology silhouette of the activation labels, all networks; permutation p",
      _topology_by_activation),
-    ("trained_vs_untrained", ("context",), "untrained and trained relu vanilla RNNs are closer under CCA than "
-     "trained relu and trained tanh ones (Fig. 4)", "mean CCA distance trained relu–untrained relu minus trained "
-     "relu–trained tanh (< 0: the paper's direction); permutation p", _trained_vs_untrained),
+    ("trained_vs_untrained", ("context",), "trained and untrained vanilla RNNs can be closer than trained RNNs of "
+     "different nonlinearities (§3.3, Fig. 4)", "on the structured probes, per context, SVCCA (95%): share of trained "
+     "relu networks closer to their own untrained initialisation than to the trained tanh networks (mean), "
+     "bootstrap CI; Fig. 4b: trained–untrained tanh minus trained–untrained relu cluster distance, permutation p; "
+     "the context with the least support", _trained_vs_untrained),
     ("cka_agrees_with_svcca", TASKS, "CKA gives the same picture as SVCCA (Appendix E)",
      "Mantel correlation of the CKA and SVCCA matrices, all networks; permutation p", _cka_svcca),
     ("dsa_universal", TASKS, "dynamics (DSA) varies less by architecture than geometry",
@@ -422,7 +394,8 @@ def compute_claims(topology, untrained=None, n_permutations=999, n_bootstrap=100
         ``cka``, ``topology``, ``dsa``...) and per-network measures ``[n]``.
         Tasks not run are absent.
     untrained : dict of str -> ndarray, optional
-        ``untrained.npz``: ``distances [m, m]`` (CCA) and ``groups [m]``.
+        ``untrained.npz`` (:func:`rnn_dyn.jobs.untrained_job`; judged by
+        :func:`rnn_dyn.untrained.trained_vs_untrained`).
     n_permutations : int, default 999
     n_bootstrap : int, default 1000
     seed : int, default 0
