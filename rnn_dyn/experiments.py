@@ -189,7 +189,8 @@ def topology(experiment="quick", tasks=None, mode="matching", n_perturb=100, see
     the topology distance matrix (``--mode matching|paper`` for the flip-flop)
     next to the geometry matrices, their MDS maps and separation by cell and by
     activation; on the context task, trained vanilla networks against the same
-    networks untrained (CCA; paper Fig. 4).  What is done is skipped.
+    networks untrained (SVCCA and CCA on the structured probes; paper Fig. 4).
+    What is done is skipped.
     """
     return _analyses(["topology"], experiment, tasks, dict(executor=executor, workers=workers, scheduler=scheduler),
                      mode=mode, n_perturb=n_perturb, seed=seed, n_starts=n_starts)

@@ -271,9 +271,10 @@ def untrained_job(item: dict) -> dict:
     dict
         ``arrays`` (``untrained.npz``; ``n`` networks, ``m = 2 n`` rows):
 
-        - ``groups [m]``: ``"trained relu"``, ``"trained tanh"``, then
-          ``"untrained ..."``: rows ``0..n-1`` are the trained networks in the
-          order given, rows ``n..2n-1`` their untrained copies;
+        - ``groups [m]``: each row's ``"trained relu"``, ``"trained tanh"``,
+          ``"untrained relu"`` or ``"untrained tanh"``: rows ``0..n-1`` are the
+          trained networks in the order given, rows ``n..2n-1`` their
+          untrained copies in the same order;
         - ``network [m]``: the trained network (index into ``networks``) a
           row belongs to;
         - ``metrics [k]``, ``inits [j]`` (``inits[0]``: the networks' own),
@@ -342,8 +343,8 @@ def untrained_job(item: dict) -> dict:
         f"context {c}, vanilla: {shown} distances, trained vs untrained ({own} initialisation)"))
         for c in contexts}
     return {"arrays": arrays,
-            "summary": {"groups": names, "mean_distance": means.tolist(), "n_networks": n, "matrix": matrix_key(shown, own, 0),
-                        "metrics": list(metrics), "inits": list(inits)},
+            "summary": {"groups": names, "mean_distance": means.tolist(), "n_networks": n,
+                        "matrix": matrix_key(shown, own, 0), "metrics": list(metrics), "inits": list(inits)},
             "figures": figures}
 
 

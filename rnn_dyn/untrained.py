@@ -203,7 +203,10 @@ def compare_untrained(D, groups, network, n_permutations=999, n_bootstrap=1000, 
                                            f"(gap {gap:.3g}, lower-tail p {out['p_less']:.3g} < {alpha})")
     else:
         why = []
-        if not lo > 0:
+        if hi == 0:
+            why.append("no trained relu network is closer to its own initialisation than to the trained tanh "
+                       "networks (share 0)")
+        elif not lo > 0:
             why.append(f"share {out['share']:.3g}, interval [{lo:.3g}, {hi:.3g}] reaches 0")
         if not (gap > 0 and out["p_value"] < alpha):
             why.append(f"relu's clusters are not significantly the closer pair (gap {gap:.3g}, "
