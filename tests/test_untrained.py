@@ -226,3 +226,14 @@ def test_job_refuses_mixed_initialisations():
     nets[0] = (weights, {**cfg, "model": {**cfg["model"], "recurrent_init": "normal"}})
     with pytest.raises(ValueError, match="share one recurrent initialisation"):
         jobs.untrained_job({"networks": nets})
+
+
+def test_analysis_config_checks_the_untrained_settings():
+    from rnn_dyn.sweep_config import AnalysisConfig
+
+    a = AnalysisConfig(untrained_metrics=["svcca", "svcca"], untrained_inits="identity")
+    assert a.untrained_metrics == ("svcca",) and a.untrained_inits == ("identity",)
+    with pytest.raises(ValueError, match=r"analysis.untrained_inits must be one of \[.*'identity'"):
+        AnalysisConfig(untrained_inits=("xavier",))
+    with pytest.raises(ValueError, match="analysis.untrained_metrics must be one of"):
+        AnalysisConfig(untrained_metrics=("dsa",))
