@@ -189,7 +189,7 @@ class Study:
         return {"metrics": list(a.untrained_metrics), "inits": list(a.untrained_inits)}
 
     def _untrained_key(self, ids):
-        # the structured probes (probes=...) replaced the task's random probe trials and CCA (issue #19)
+        # "structured": the context task's structured probes, not its random probe trials (issue #19)
         return tracking.stage_key(kind="untrained", runs=ids, probes="structured", **self._untrained_options())
 
     def _task_job(self, task) -> list:
@@ -306,8 +306,6 @@ class Study:
         rid = make_report(self.exp_id, topology, untrained, claims, rows, note=note, key=key)
         _print_claims(claims)
         return rid
-
-
 
 
 def _read(path) -> bytes:
