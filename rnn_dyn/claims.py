@@ -47,8 +47,8 @@ import numpy as np
 from rnn_dyn import claims_dynamics as dyn
 from rnn_dyn import claims_geometry as geo
 from rnn_dyn._checks import check_positive
-from rnn_dyn.statistics import bootstrap_ci, permutation_p
-from rnn_dyn.verdicts import ALPHA, MIN_PER_LABEL, Inconclusive, Settings, directional, select
+from rnn_dyn.untrained import trained_vs_untrained
+from rnn_dyn.verdicts import ALPHA, Inconclusive, Settings
 
 TASKS = ("flipflop", "sine", "context")
 METHODS = ("svcca", "svcca_k10", "svcca_k20", "cka", "cca", "procrustes")  # sensitivity's geometry distances
@@ -56,44 +56,12 @@ TOPOLOGY_METHODS = ("topology", "topology_matching", "topology_paper")  # ... an
 RECORD_KEYS = ("id", "task", "claim", "measure", "value", "ci", "p_value", "n", "verdict", "robust", "reason",
                "details")
 
-# The names the trained-versus-untrained claim below uses (another change rewrites its body).
-_Inconclusive, _select, _directional = Inconclusive, select, directional
 __all__ = ["ALPHA", "BEYOND", "CLAIMS", "TASKS", "beyond_the_paper", "compute_claims", "sensitivity"]
 
 
 def _trained_vs_untrained(arrays, untrained, st):
-    if untrained is None:
-        raise _Inconclusive("the trained-versus-untrained stage was not run")
-    D = np.asarray(untrained["distances"], np.float64)
-    groups = np.asarray(untrained["groups"]).astype(str)
-    if D.shape != (len(groups), len(groups)):
-        raise ValueError(f"untrained distances must have shape ({len(groups)}, {len(groups)}); got {D.shape}.")
-    names = ("trained relu", "untrained relu", "trained tanh")
-    idx, details = _select([D], np.isin(groups, names), groups, "vanilla networks")
-    D, groups = D[np.ix_(idx, idx)], groups[idx]
-    if set(details["group_sizes"]) != set(names):
-        raise _Inconclusive(f"too few networks: need >= {MIN_PER_LABEL} in each of {list(names)}; got "
-                            f"{details['group_sizes']}", len(idx), details=details)
-    ref, pool = groups == names[0], groups != names[0]
-    r = D[np.ix_(ref, pool)].mean(axis=0)  # mean distance from the trained relu networks to each other network
-    is_untrained = (groups[pool] == names[1]).astype(np.float64)
-    n1, n2 = is_untrained.sum(), len(r) - is_untrained.sum()
-    value = r @ is_untrained / n1 - r @ (1 - is_untrained) / n2
-    perms = np.random.default_rng(st.seed).permuted(np.tile(is_untrained, (st.n_permutations, 1)), axis=1)
-    null = perms @ r / n1 - (1 - perms) @ r / n2
-    p_opposite, p = permutation_p(value, null)  # the paper's direction is value < 0
-
-    def difference(i):
-        g = groups[i]
-        block = D[np.ix_(i[g == names[0]], i[g != names[0]])].mean(axis=0)
-        return block[g[g != names[0]] == names[1]].mean() - block[g[g != names[0]] == names[2]].mean()
-
-    interval = bootstrap_ci(difference, len(idx), st.n_bootstrap, st.seed, st.level, strata=groups)
-    verdict, reason = _directional(-value, p, p_opposite, "trained tanh minus untrained relu distance")
-    d1, d2 = float(r @ is_untrained / n1), float(r @ (1 - is_untrained) / n2)
-    return dict(value=value, ci=interval, p_value=p, n=len(idx), verdict=verdict, reason=reason,
-                details={**details, "mean_trained_relu_untrained_relu": d1, "mean_trained_relu_trained_tanh": d2,
-                         "p_opposite": p_opposite})
+    out = trained_vs_untrained(untrained, st.n_permutations, st.n_bootstrap, st.seed, st.level, ALPHA)
+    return {**out, "robust": out["details"].get("robust")}
 
 
 # (id suffix, tasks, claim, measure, function), in SPEC §6's order
@@ -138,9 +106,11 @@ CLAIMS = (
     ("integration_modes", ("context",), "vanilla networks integrate with one mode, gated cells spread it over "
      "several (Fig. 3f)", "modes needed for 90% of the linearised integral, median gated minus vanilla, tanh "
      "networks; one-sided Mann-Whitney; the linearised integral (ideal 1) in details", dyn.integration_modes),
-    ("trained_vs_untrained", ("context",), "untrained and trained relu vanilla RNNs are closer under CCA than "
-     "trained relu and trained tanh ones (Fig. 4)", "mean CCA distance trained relu–untrained relu minus trained "
-     "relu–trained tanh (< 0: the paper's direction); permutation p", _trained_vs_untrained),
+    ("trained_vs_untrained", ("context",), "trained and untrained vanilla RNNs can be closer than trained RNNs of "
+     "different nonlinearities (§3.3, Fig. 4)", "on the structured probes, per context, SVCCA (95%): share of trained "
+     "relu networks closer to their own untrained initialisation than to the trained tanh networks (mean), "
+     "bootstrap CI; Fig. 4b: trained–untrained tanh minus trained–untrained relu cluster distance, permutation p; "
+     "the context with the least support", _trained_vs_untrained),
     ("cka_agrees_with_svcca", TASKS, "CKA and SVCCA give the same conclusions on clustering by architecture and "
      "activation (Appendix E)", "the geometry verdicts with CKA and with SVCCA (95%) on both subsets; value: the "
      "share of subsets on which they agree; Mantel r in details", geo.cka_agrees_with_svcca),
@@ -212,7 +182,8 @@ def compute_claims(topology, untrained=None, n_permutations=999, n_bootstrap=100
         ``svcca_k10``, ``cka``, ``topology``...) and per-network measures ``[n]``.
         Tasks not run are absent.
     untrained : dict of str -> ndarray, optional
-        ``untrained.npz``: ``distances [m, m]`` (CCA) and ``groups [m]``.
+        ``untrained.npz`` (:func:`rnn_dyn.jobs.untrained_job`; judged by
+        :func:`rnn_dyn.untrained.trained_vs_untrained`).
     n_permutations : int, default 999
     n_bootstrap : int, default 1000
     seed : int, default 0

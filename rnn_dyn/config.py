@@ -21,7 +21,9 @@ from rnn_dyn._checks import check_choice, check_positive, check_range
 TASKS = ("context", "flipflop", "sine")
 CELLS = ("gru", "lstm", "ugrnn", "vanilla")
 ACTIVATIONS = ("relu", "tanh")
-INITIALIZERS = ("glorot_uniform", "orthogonal", "normal", "zeros")
+# "normal": Gaussian with standard deviation gain / sqrt(fan_in); "identity": gain * I (Le et al.
+# 2015, the initialisation the paper cites for relu networks; §1)
+INITIALIZERS = ("glorot_uniform", "orthogonal", "normal", "identity", "zeros")
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_N_TIME = {"flipflop": 100, "sine": 500, "context": 100}
 MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "clip")
@@ -31,7 +33,14 @@ MEMBER_FIELDS = ("seed", "l2", "lr", "momentum", "decay_rate", "decay_steps", "c
 class TaskConfig:
     """A task and its generator settings (SPEC §2).
 
-    ``n_time=None`` takes the task's own default (100, 500, 100).
+    ``n_time=None`` takes the task's own default (100, 500, 100).  Probe sets
+    (what representations are compared on, SPEC §5): the flip-flop's are
+    ``n_probe`` random trials (``probe_seed``); the sine's are the ``n_grid``
+    cue values of the evaluation grid (paper §3.2, Fig. 2: trajectories
+    coloured by input frequency); context integration's are ``n_probe`` random
+    trials, and its structured probes (paper §3.3, Fig. 3a inset and Fig. 4)
+    hold the relevant stream noise-free at ``n_probe_levels`` levels spanning
+    the means' range [-1, 1] (an odd count puts one at 0).
     """
 
     name: str = "flipflop"
@@ -46,6 +55,7 @@ class TaskConfig:
     # context integration
     n_contexts: int = 2
     noise_std: float = 1.0
+    n_probe_levels: int = 11  # structured probes per context (our choice; the paper draws them, §3.3)
     # fixed sets shared by every network of the task
     n_val: int = 256
     val_seed: int = 1_000_003
@@ -56,7 +66,8 @@ class TaskConfig:
         check_choice("task", self.name, TASKS)
         if self.n_time is None:
             object.__setattr__(self, "n_time", DEFAULT_N_TIME[self.name])
-        for name in ("n_time", "n_bits", "n_grid", "n_contexts", "n_val", "n_probe"):
+        for name in ("n_time", "n_bits", "n_grid", "n_contexts", "n_val", "n_probe",
+                     "n_probe_levels"):
             check_positive(name, getattr(self, name), integer=True)
         check_range("p_flip", self.p_flip, 0.0, 1.0)
         check_positive("omega_min", self.omega_min)

@@ -190,7 +190,8 @@ def topology(experiment="quick", tasks=None, mode="paper", n_perturb=100, seed=0
     the topology distance matrix (``--mode paper|matching`` for the flip-flop and sine)
     next to the geometry matrices, their MDS maps and separation by cell and by
     activation; on the context task, trained vanilla networks against the same
-    networks untrained (CCA; paper Fig. 4).  What is done is skipped.
+    networks untrained (SVCCA and CCA on the structured probes; paper Fig. 4).
+    What is done is skipped.
     """
     return _analyses(["topology"], experiment, tasks, dict(executor=executor, workers=workers, scheduler=scheduler),
                      mode=mode, n_perturb=n_perturb, seed=seed, n_starts=n_starts)

@@ -245,36 +245,123 @@ def topology_job(item: dict) -> dict:
             "figures": {k: png(f) for k, f in figures.items()}}
 
 
-def untrained_job(item: dict) -> dict:
-    """Trained vanilla networks against the same initializations untrained (CCA; paper Fig. 4).
+def _own_init(cfgs) -> str:
+    """The recurrent initialiser every network was trained from (one for all)."""
+    inits = sorted({c.model.recurrent_init for c in cfgs})
+    gains = {c.model.recurrent_gain for c in cfgs}
+    if len(inits) != 1 or len(gains) != 1:
+        raise ValueError(f"the networks must share one recurrent initialisation; got recurrent_init {inits}, "
+                         f"recurrent_gain {sorted(gains)}.")
+    return inits[0]
 
-    Returns ``arrays`` (``distances [2n, 2n]``, ``groups``: ``"trained relu"``,
-    ``"untrained relu"``, ...), ``summary`` (mean distance between groups) and ``figures``.
+
+def untrained_job(item: dict) -> dict:
+    """Trained vanilla networks against untrained ones (paper §3.3, last paragraph; Fig. 4).
+
+    Every network is driven by the context task's structured probes
+    (:meth:`~rnn_dyn.tasks.context.ContextTask.structured_probes`: per context,
+    the relevant stream noise-free at ``n_probe_levels`` levels), one context
+    at a time, trained and untrained.  *Its own initialisation*: under the
+    recurrent initialiser it was trained from (ours: orthogonal, gain 1), the
+    untrained network is exactly the trained one's starting point (same seed,
+    zero steps).  Under another initialiser (``identity``, ``normal``) it is
+    the network of the same architecture and seed with that recurrent matrix
+    (the same input and readout weights and biases, drawn from the same seed)
+    -- not where the trained network started, but where it would have started
+    under that initialiser.
+
+    ``item``: ``networks`` (``(weights, config dict)``, context vanilla
+    networks), ``metrics`` (``GEOMETRY`` names; default
+    ``AnalysisConfig().untrained_metrics``) and ``inits`` (default
+    ``AnalysisConfig().untrained_inits``; the networks' own comes first).
+
+    Returns
+    -------
+    dict
+        ``arrays`` (``untrained.npz``; ``n`` networks, ``m = 2 n`` rows):
+
+        - ``groups [m]``: each row's ``"trained relu"``, ``"trained tanh"``,
+          ``"untrained relu"`` or ``"untrained tanh"``: rows ``0..n-1`` are the
+          trained networks in the order given, rows ``n..2n-1`` their
+          untrained copies in the same order;
+        - ``network [m]``: the trained network (index into ``networks``) a
+          row belongs to;
+        - ``metrics [k]``, ``inits [j]`` (``inits[0]``: the networks' own),
+          ``levels [L]``, ``n_contexts`` (0-d);
+        - ``distances_<metric>_<init>_context<c> [m, m]``
+          (:func:`rnn_dyn.untrained.matrix_key`): distances on context ``c``'s
+          probes, the untrained rows under ``init``;
+        - ``n_components_<init>_context<c> [m]``: directions each row keeps
+          for 95% of its variance (SVCCA's rule; only with ``svcca``);
+        - ``distances [m, m]``: the claim's matrix (SVCCA 95%, own
+          initialisation, context 0), for a quick look.
+
+        ``summary`` (mean distance between the groups on ``distances``,
+        ``groups.json``) and ``figures`` (an MDS map per context, the claim's
+        measure).
     """
     from rnn_dyn import universality
     from rnn_dyn.plotting import plot_embedding
     from rnn_dyn.population import Population, probe_representation
+    from rnn_dyn.prepared import prepare
     from rnn_dyn.similarity import pairwise_distances
+    from rnn_dyn.sweep_config import AnalysisConfig
+    from rnn_dyn.untrained import matrix_key
 
-    reps, groups = [], []
-    for weights, c in item["networks"]:
-        trained, task, (cfg,) = _population([(weights, c)])
-        untrained = Population(cfg.model, task.n_inputs, task.n_outputs, [cfg.train.seed])
-        for state, pop in (("trained", trained), ("untrained", untrained)):
-            reps.append(probe_representation(pop, task)[0])
-            groups.append(f"{state} {cfg.model.activation}")
-    D = pairwise_distances(reps, metric="cca")
-    names, means = universality.group_distances(D, groups)
-    fig = plot_embedding(_embed_finite(D), {"group": groups}, "context, vanilla: CCA, trained vs untrained")
-    return {"arrays": {"distances": D, "groups": np.array(groups)},
-            "summary": {"groups": names, "mean_distance": means.tolist(), "n_networks": len(item["networks"])},
-            "figures": {"trained_vs_untrained": png(fig)}}
+    networks, defaults = item["networks"], AnalysisConfig()
+    metrics = tuple(item.get("metrics") or defaults.untrained_metrics)
+    own = _own_init([RunConfig.from_dict(c) for _, c in networks])
+    inits = tuple(dict.fromkeys((own, *(item.get("inits") or defaults.untrained_inits))))
+    n = len(networks)
+    reps = {}  # (state, init) -> [n] arrays [n_trials, n_time, n_units]
+    for group in _groups(networks):
+        trained, task, cfgs = _population([networks[i] for i in group])
+        probes = task.structured_probes()
+        pops = {("trained", own): trained}
+        for init in inits:
+            model = dataclasses.replace(cfgs[0].model, recurrent_init=init)
+            pops["untrained", init] = Population(model, task.n_inputs, task.n_outputs, [c.train.seed for c in cfgs])
+        for key, pop in pops.items():
+            h = probe_representation(pop, task, probes["inputs"]).reshape(len(group), len(probes["level"]),
+                                                                          task.n_time, -1)
+            for i, r in zip(group, h):
+                reps.setdefault(key, [None] * n)[i] = r
+    contexts = range(task.cfg.n_contexts)
+    activation = [c["model"]["activation"] for _, c in networks]
+    groups = np.array([f"{state} {a}" for state in ("trained", "untrained") for a in activation])
+    arrays = {"groups": groups, "network": np.tile(np.arange(n), 2), "metrics": np.array(metrics),
+              "inits": np.array(inits), "levels": task.levels, "n_contexts": np.array(len(contexts))}
+    rows = [("trained", own)] + [("untrained", i) for i in inits]  # one big matrix, then a slice per init
+    for c in contexts:
+        mine = probes["context"] == c
+        flat = [r[mine].reshape(-1, r.shape[-1]) for key in rows for r in reps[key]]
+        for name in metrics:
+            metric, options = GEOMETRY[name]
+            prepared = prepare(flat, metric, progress=False, **options)
+            D = pairwise_distances(prepared, progress=False)
+            for j, init in enumerate(inits):
+                keep = np.r_[np.arange(n), n * (j + 1) + np.arange(n)]
+                arrays[matrix_key(name, init, c)] = D[np.ix_(keep, keep)]
+                if name == "svcca":
+                    arrays[f"n_components_{init}_context{c}"] = np.asarray(prepared.ranks)[keep]
+    shown = "svcca" if "svcca" in metrics else metrics[0]
+    headline = arrays["distances"] = arrays[matrix_key(shown, own, 0)]
+    names, means = universality.group_distances(headline, groups)
+    figures = {f"trained_vs_untrained_context{c}": png(plot_embedding(
+        _embed_finite(arrays[matrix_key(shown, own, c)]), {"group": groups},
+        f"context {c}, vanilla: {shown} distances, trained vs untrained ({own} initialisation)"))
+        for c in contexts}
+    return {"arrays": arrays,
+            "summary": {"groups": names, "mean_distance": means.tolist(), "n_networks": n,
+                        "matrix": matrix_key(shown, own, 0), "metrics": list(metrics), "inits": list(inits)},
+            "figures": figures}
 
 
 def task_job(item: dict) -> dict:
     """Whatever one task still needs, each key only when asked for: ``compare`` (``metrics``
     to compute), ``topology`` (its options, with the networks' indices ``index`` that have
-    fixed points) and ``untrained`` (the vanilla networks' indices)."""
+    fixed points) and ``untrained`` (the vanilla networks' indices; ``untrained_options``:
+    :func:`untrained_job`'s ``metrics`` and ``inits``)."""
     out, networks = {}, item["networks"]
     if item.get("metrics"):
         out["compare"] = compare_job(item)
@@ -285,5 +372,6 @@ def task_job(item: dict) -> dict:
         out["topology"] = topology_job({**t, "networks": [networks[i] for i in index],
                                         "geometry": {m: D[np.ix_(index, index)] for m, D in geometry.items()}})
     if item.get("untrained"):
-        out["untrained"] = untrained_job({"networks": [networks[i] for i in item["untrained"]]})
+        out["untrained"] = untrained_job({**item.get("untrained_options", {}),
+                                          "networks": [networks[i] for i in item["untrained"]]})
     return out

@@ -260,6 +260,14 @@ class Study:
         return tracking.stage_key(kind="topology", task=task, runs=ids, mode=a.mode, n_perturb=a.n_perturb,
                                   seed=a.seed, metrics=self.metrics)
 
+    def _untrained_options(self):
+        a = self.analysis
+        return {"metrics": list(a.untrained_metrics), "inits": list(a.untrained_inits)}
+
+    def _untrained_key(self, ids):
+        # "structured": the context task's structured probes, not its random probe trials (issue #19)
+        return tracking.stage_key(kind="untrained", runs=ids, probes="structured", **self._untrained_options())
+
     def _task_job(self, task) -> list:
         """The job of ``task``'s distances, topology and trained-vs-untrained comparison, once its
         networks are trained and analysed; nothing if those are finished already."""
@@ -290,10 +298,11 @@ class Study:
             self.logged.setdefault(task, {})["topology"] = topo
             if task == "context":
                 vanilla = [i for i, r in enumerate(runs) if r.data.params.get("cell") == "vanilla"]
-                done = tracking.finished_stage(self.exp_id, _untrained_key([ids[i] for i in vanilla]))
+                done = tracking.finished_stage(self.exp_id, self._untrained_key([ids[i] for i in vanilla]))
                 self.logged[task]["untrained"] = done
                 if done is None and len(vanilla) >= 2:
                     item["untrained"] = vanilla
+                    item["untrained_options"] = self._untrained_options()
         if not (item["metrics"] or item.get("topology") or item.get("untrained")):
             return []
         claims = self._claim_task(task, item)
@@ -375,15 +384,17 @@ class Study:
             _print_separation(task, r["summary"])
         if "untrained" in result:
             r, vanilla = result["untrained"], [ids[i] for i in item["untrained"]]
+            options = item["untrained_options"]
             self.logged[task]["untrained"] = tracking.log_stage(
-                self.exp_id, "untrained", _untrained_key(vanilla), "trained-vs-untrained",
-                {"metric": "cca", "n_networks": len(vanilla)}, {},
+                self.exp_id, "untrained", self._untrained_key(vanilla), "trained-vs-untrained",
+                {"metrics": ",".join(options["metrics"]), "inits": ",".join(options["inits"]),
+                 "n_networks": len(vanilla)}, {},
                 arrays={"untrained": {**r["arrays"], "run_ids": np.array(vanilla)}}, figures=r["figures"],
                 writers={"groups.json": tracking.write_json(r["summary"])}, run_id=claims[("untrained", task)])
             means = dict(zip(r["summary"]["groups"], r["summary"]["mean_distance"]))
             if {"trained relu", "untrained relu", "trained tanh"} <= set(means):
                 row = dict(zip(r["summary"]["groups"], means["trained relu"]))
-                _say(f"{task}: trained vs untrained (CCA): trained relu to untrained relu "
+                _say(f"{task}: trained vs untrained ({r['summary']['matrix']}): trained relu to untrained relu "
                      f"{row['untrained relu']:.3f}, to trained tanh {row['trained tanh']:.3f}")
 
     # -- the report --------------------------------------------------------------------
@@ -431,10 +442,6 @@ class Study:
                           beyond=beyond)
         _print_claims(claims)
         return rid
-
-
-def _untrained_key(ids):
-    return tracking.stage_key(kind="untrained", runs=ids)
 
 
 def _read(path) -> bytes:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from rnn_dyn._checks import check_choice, check_positive, check_range
-from rnn_dyn.config import (ACTIVATIONS, CELLS, TASKS, ModelConfig, RunConfig, TaskConfig, TrainConfig,
-                            configuration, make_config)
+from rnn_dyn.config import (ACTIVATIONS, CELLS, INITIALIZERS, TASKS, ModelConfig, RunConfig, TaskConfig,
+                            TrainConfig, configuration, make_config)
 
 SEARCH_FIELDS = ("lr", "clip", "decay_rate", "momentum")  # what a hyperparameter search draws
 STAGES = ("fixed_points", "compare", "topology", "report")  # a study's analyses, in order
@@ -140,7 +140,14 @@ class AnalysisConfig:
     the topology distances of the flip-flop and sine treat differing fixed-point
     counts (``TOPOLOGY_MODES``; the other mode is computed too, as a sensitivity
     row); ``n_perturb``: starts per point of the flip-flop transition graphs.  ``n_permutations`` and
-    ``n_bootstrap``: the claims' statistics (SPEC §6).
+    ``n_bootstrap``: the claims' statistics (SPEC §6).  ``untrained_metrics``
+    and ``untrained_inits``: trained against untrained vanilla networks (paper
+    Fig. 4; :func:`~rnn_dyn.jobs.untrained_job`): SVCCA at 95% and at k = 10
+    (paper §2.3; the claim's measure), CCA (the paper's Fig. 4 wording, a
+    sensitivity row); the untrained networks under the networks' own
+    recurrent initialisation (ours: orthogonal, gain 1) and, as sensitivity
+    rows, identity (Le et al. 2015, cited by the paper for relu networks, §1)
+    and Gaussian with standard deviation 1/sqrt(N) (``normal``).
     """
 
     n_starts: int | None = None
@@ -151,6 +158,8 @@ class AnalysisConfig:
     n_perturb: int = 100
     n_permutations: int = 999
     n_bootstrap: int = 1000
+    untrained_metrics: tuple = ("svcca", "svcca_k10", "cca")
+    untrained_inits: tuple = ("orthogonal", "identity", "normal")
 
     def __post_init__(self):
         if self.n_starts is not None:
@@ -167,6 +176,14 @@ class AnalysisConfig:
         check_positive("analysis.n_perturb", self.n_perturb, integer=True)
         check_range("analysis.n_permutations", self.n_permutations, 99, math.inf, integer=True)
         check_range("analysis.n_bootstrap", self.n_bootstrap, 99, math.inf, integer=True)
+        metrics = _as_tuple("analysis.untrained_metrics", self.untrained_metrics)
+        for m in metrics:
+            check_choice("analysis.untrained_metrics", m, [g for g, (kind, _) in GEOMETRY.items() if kind != "dsa"])
+        inits = _as_tuple("analysis.untrained_inits", self.untrained_inits)
+        for i in inits:
+            check_choice("analysis.untrained_inits", i, INITIALIZERS)
+        object.__setattr__(self, "untrained_metrics", tuple(dict.fromkeys(metrics)))
+        object.__setattr__(self, "untrained_inits", tuple(dict.fromkeys(inits)))
 
 
 def check_stages(stages) -> tuple:

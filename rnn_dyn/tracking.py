@@ -91,6 +91,7 @@ def _what_it_computes(cfg: RunConfig) -> dict:
     d = cfg.to_dict()
     for name in ("log_every", "jit_compile"):  # how it runs, not what it computes
         d["train"].pop(name, None)
+    d["task"].pop("n_probe_levels", None)  # what it is probed with, not what it trains on
     return d
 
 

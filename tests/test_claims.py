@@ -65,13 +65,22 @@ def make_arrays(task, seeds=4, structure=True, seed=0):
 
 
 def make_untrained(m=5, paper=True, seed=0):
-    """``untrained.npz``: trained relu close to untrained relu (paper) or to trained tanh (reversed)."""
+    """``untrained.npz``: each trained relu network next to its own untrained copy, tanh's clusters apart
+    (paper), or no relu network near its own and tanh's clusters the closer pair (reversed); one matrix
+    per measure and context."""
     rng = np.random.default_rng(seed)
-    groups = np.array(["trained relu", "untrained relu", "trained tanh", "untrained tanh"]).repeat(m)
-    pos = {"trained relu": 0.0, "untrained relu": 1.0 if paper else 3.0, "trained tanh": 3.0 if paper else 1.0,
-           "untrained tanh": 5.0}
-    x = np.array([pos[g] for g in groups]) + rng.normal(0, 0.3, len(groups))
-    return {"distances": np.abs(x[:, None] - x[None, :]), "groups": groups, "run_ids": np.arange(m)}
+    centres = {"trained relu": 0.0, "untrained relu": 0.0 if paper else 5.0, "trained tanh": 3.0 if paper else 1.5,
+               "untrained tanh": 6.0 if paper else 2.0}
+    act = np.array(["relu"] * m + ["tanh"] * m)
+    groups = np.array([f"{s} {a}" for s in ("trained", "untrained") for a in act])
+    out = {"groups": groups, "network": np.tile(np.arange(2 * m), 2), "inits": np.array(["orthogonal"]),
+           "metrics": np.array(["svcca", "svcca_k10", "cca"])}
+    for metric in out["metrics"]:
+        for c in (0, 1):
+            x = np.array([centres[g] for g in groups]) + np.tile(rng.normal(0, 0.4, 2 * m), 2)
+            x[2 * m:] += rng.normal(0, 0.1, 2 * m)
+            out[f"distances_{metric}_orthogonal_context{c}"] = np.abs(x[:, None] - x[None, :])
+    return out
 
 
 def _by_id(claims):
@@ -127,7 +136,7 @@ def test_planted_structure_is_reproduced(planted):
     assert planted["flipflop.cka_agrees_with_svcca"]["value"] == 1
     assert planted["flipflop.cka_agrees_with_svcca"]["details"]["mantel_r"] > 0.5
     untrained = planted["context.trained_vs_untrained"]
-    assert untrained["value"] < 0 and untrained["details"]["mean_trained_relu_untrained_relu"] < 1.5
+    assert untrained["value"] == 1 and untrained["details"]["robust"] and untrained["n"] == 10
 
 
 def test_geometry_value_is_the_tanh_svcca_silhouette():

@@ -15,7 +15,8 @@ LAYERS = ["rnn_dyn.config", "rnn_dyn.sweep_config", "rnn_dyn.tasks", "tensorflow
           "rnn_dyn.slow_points", "rnn_dyn.fixed_points", "rnn_dyn.transition_graphs",
           "rnn_dyn.graph_distances", "rnn_dyn.topology", "rnn_dyn.chains", "rnn_dyn.point_groups",
           "rnn_dyn.oscillation", "rnn_dyn.integration", "rnn_dyn.dynamics",
-          "rnn_dyn.universality", "rnn_dyn.statistics", "rnn_dyn.claims", "rnn_dyn.importers"]
+          "rnn_dyn.universality", "rnn_dyn.statistics", "rnn_dyn.untrained", "rnn_dyn.claims",
+          "rnn_dyn.importers"]
 
 CODE = f"""
 import importlib, json, sys

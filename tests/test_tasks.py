@@ -62,3 +62,44 @@ def test_bad_input():
         TaskConfig("sine", n_time=0)
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         get_task("sine").sample(0, 3)
+
+
+def test_context_structured_probes():
+    task = get_task(TaskConfig("context", n_time=30))
+    probes = task.structured_probes()
+    x, y = probes["inputs"], probes["targets"]
+    assert x.shape == (22, 30, 4) and y.shape == (22, 30, 1) and x.dtype == y.dtype == np.float32
+    np.testing.assert_array_equal(probes["context"], [0] * 11 + [1] * 11)
+    np.testing.assert_allclose(probes["level"], np.tile(np.linspace(-1, 1, 11), 2))
+    assert 0.0 in probes["level"] and probes["level"].min() == -1 and probes["level"].max() == 1
+    np.testing.assert_array_equal(x, x[:, :1].repeat(30, axis=1))  # noise-free: constant over time
+    rows = np.arange(22)
+    np.testing.assert_allclose(x[rows, 0, probes["context"]], probes["level"])  # the relevant stream
+    np.testing.assert_array_equal(x[rows, 0, 1 - probes["context"]], 0)  # the irrelevant one
+    np.testing.assert_array_equal(x[:, 0, 2:], np.eye(2)[probes["context"]])  # one-hot context on
+    t = np.arange(1, 31) / 30
+    np.testing.assert_allclose(y[:, :, 0], probes["level"][:, None] * t[None, :], atol=1e-6)
+    three = get_task(TaskConfig("context", n_contexts=3, n_probe_levels=5)).structured_probes()
+    assert three["inputs"].shape == (15, 100, 6) and sorted(set(three["context"])) == [0, 1, 2]
+    with pytest.raises(ValueError, match="n_probe_levels must be > 0"):
+        TaskConfig("context", n_probe_levels=0)
+
+
+def test_context_trials_are_the_seeded_draws():
+    """The random trials are the generator's draws in order: contexts, means, then the noise."""
+    task = get_task(TaskConfig("context", n_time=20))
+    trials = task.sample(np.random.default_rng(3), 6)
+    rng = np.random.default_rng(3)
+    context, mu = rng.integers(2, size=6), rng.uniform(-1, 1, size=(6, 2))
+    streams = mu[:, None, :] + rng.standard_normal((6, 20, 2))
+    np.testing.assert_array_equal(trials["context"], context)
+    np.testing.assert_allclose(trials["inputs"][:, :, :2], streams, rtol=1e-6)
+
+
+def test_sine_probes_are_the_cue_grid():
+    task = get_task(TaskConfig("sine", n_time=40, n_grid=7))
+    probes = task.probe_set()
+    assert probes["inputs"].shape == (7, 40, 1)
+    np.testing.assert_allclose(probes["u"], np.linspace(0, 1, 7))
+    np.testing.assert_allclose(probes["inputs"][:, :, 0], np.linspace(0, 1, 7)[:, None].repeat(40, axis=1))
+    np.testing.assert_allclose(probes["targets"], task.trials_for(task.grid)["targets"])

@@ -46,6 +46,8 @@ def initial_matrix(rng: np.random.Generator, kind: str, shape, gain: float = 1.0
         return gain * (q if fan_in >= fan_out else q.T)
     if kind == "normal":
         return gain * rng.standard_normal(shape) / np.sqrt(fan_in)
+    if kind == "identity":  # Le et al. 2015; draws nothing from rng
+        return gain * np.eye(fan_in, fan_out)
     check_choice("initializer", kind, INITIALIZERS)
     return np.zeros(shape)
 

@@ -37,7 +37,8 @@ class Task:
         return self.sample(np.random.default_rng(self.cfg.val_seed), self.cfg.n_val)
 
     def probe_set(self) -> dict:
-        """The fixed probe trials used to compare representations across networks."""
+        """The fixed probe trials used to compare representations across networks: ``n_probe``
+        trials drawn with ``probe_seed`` (the sine task probes its cue grid instead)."""
         return self.sample(np.random.default_rng(self.cfg.probe_seed), self.cfg.n_probe)
 
     def zero_loss(self, trials: dict) -> float:

@@ -11,7 +11,9 @@ class SineTask(Task):
 
     ``omega(u) = omega_min + (omega_max - omega_min) u`` radians per step, ``t``
     the step index.  ``n_inputs = n_outputs = 1``; the condition inputs are the
-    ``n_grid`` evenly spaced values of ``u`` in [0, 1].
+    ``n_grid`` evenly spaced values of ``u`` in [0, 1], which are also the
+    probe set: one trial per cue of the grid (paper §3.2, Fig. 2: the
+    trajectories over the cue values, coloured by input frequency).
     """
 
     name = "sine"
@@ -37,6 +39,10 @@ class SineTask(Task):
         inputs = np.broadcast_to(u[:, None, None], (len(u), self.n_time, 1))
         targets = np.sin(self.omega(u)[:, None] * t[None, :])[:, :, None]
         return {"inputs": inputs.astype(np.float32), "targets": targets.astype(np.float32), "u": u}
+
+    def probe_set(self) -> dict:
+        """One trial per cue of :attr:`grid`, in grid order (``n_probe`` and ``probe_seed`` are unused)."""
+        return self.trials_for(self.grid)
 
     def _trials(self, rng, n_trials):
         return self.trials_for(rng.random(n_trials))
