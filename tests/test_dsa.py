@@ -102,14 +102,19 @@ def test_block_diagonal_rotations():
 
 
 def test_wasserstein_between_known_eigenvalue_sets():
-    A, B = np.diag([0.9, 0.5, -0.2]), np.diag([0.4, 1.0, -0.2])  # match 0.9-1.0, 0.5-0.4
-    assert operator_distances([A], [B], kind="wasserstein")[0, 0] == pytest.approx(0.02)
+    """The squared 2-Wasserstein distance between uniform distributions: the MEAN matched squared distance."""
+    A, B = np.diag([0.9, 0.5, -0.2]), np.diag([0.4, 1.0, -0.2])  # match 0.9-1.0, 0.5-0.4, -0.2 with itself
+    assert operator_distances([A], [B], kind="wasserstein")[0, 0] == pytest.approx((0.01 + 0.01 + 0) / 3)
     # complex pairs: e^{+-0.3i} against 0.5 e^{+-0.3i}: each point moves by 0.5
     W = operator_distances([rotation(0.3)], [0.5 * rotation(0.3)], kind="wasserstein")
-    assert W[0, 0] == pytest.approx(2 * 0.25)
+    assert W[0, 0] == pytest.approx(0.25)
     # different sizes: the smaller set is padded with zeros
     W = operator_distances([np.diag([0.5])], [np.diag([0.5, 0.3])], kind="wasserstein")
-    assert W[0, 0] == pytest.approx(0.09)
+    assert W[0, 0] == pytest.approx(0.09 / 2)
+    # the same eigenvalues repeated k times: a distribution, so the distance does not grow with k
+    for k in (1, 4):
+        W = operator_distances([np.kron(np.eye(k), A)], [np.kron(np.eye(k), B)], kind="wasserstein")
+        assert W[0, 0] == pytest.approx(0.02 / 3)
 
 
 # ---------------------------------------------------------- invariances
@@ -179,7 +184,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"kind must be one of \['angular', 'euclidean', "
                                          r"'wasserstein'\]; got 'cosine'"):
         dsa(X, X, kind="cosine")
-    with pytest.raises(ValueError, match=r"X needs n_time > n_delays \(25\) to have a transition; got n_time 25"):
+    with pytest.raises(ValueError, match=r"X needs n_time > n_delays \(25\) in every segment to have a transition; got n_time 25 in segment 0"):
         dmd(X, n_delays=25)
     with pytest.raises(ValueError, match=r"rank must be <= n_units \* n_delays \(3\); got 4"):
         dmd(X, rank=4)
