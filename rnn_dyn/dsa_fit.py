@@ -138,15 +138,22 @@ class _Hankel:
 
     def __init__(self, segments, n_delays, name="X"):
         H, self.rows = _hankel(segments, n_delays, name)
-        U, s, Wt = np.linalg.svd(H, full_matrices=False)
-        if s[0] == 0:
+        if len(H) > 2 * H.shape[1]:  # tall: the eigenvectors of the small Gram matrix are W (much faster)
+            s2, W = np.linalg.eigh(H.T @ H)
+            s2, W = s2[::-1], W[:, ::-1]
+            s2[s2 < 0] = 0
+        else:
+            _, s, Wt = np.linalg.svd(H, full_matrices=False)
+            s2, W = s ** 2, Wt.T
+        if s2[0] == 0:
             raise ValueError(f"{name} is all zeros; DMD needs activity.")
-        self.U, self.s, self.Wt, self.n_delays = U, s, Wt, n_delays
-        self.n_nonnull = int(np.count_nonzero(s ** 2 > NULL_TOL * s[0] ** 2))
+        self.n_nonnull = int(np.count_nonzero(s2 > NULL_TOL * s2[0]))
+        self.s, self.Wt, self.n_delays = np.sqrt(s2[:self.n_nonnull]), W[:, :self.n_nonnull].T, n_delays
+        self.H = H
 
     def fit(self, rank=None) -> DMDFit:
         r = self.n_nonnull if rank is None else min(self.n_nonnull, rank)
-        U = self.U[:, :r]
+        U = self.H @ (self.Wt[:r].T / self.s[:r])  # the left singular vectors
         before, after = _transitions(self.rows)
         X0, X1 = U[before], U[after]
         A = np.linalg.solve(X0.T @ X0 + RIDGE * np.eye(r), X0.T @ X1).T
@@ -231,7 +238,7 @@ def sweep_dmd(networks, n_delays, ranks, horizon, holdout=4) -> dict:
     return {"one_step": one, "multi_step": multi, "n_delays": np.asarray(n_delays), "ranks": np.asarray(ranks)}
 
 
-def _mean(a):
+def mean_over_networks(a):
     """Mean over networks; NaN (quietly) where none has a value."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -249,7 +256,7 @@ def choose_dmd(sweep, tolerance=0.01) -> dict:
         ``n_delays``, ``rank``, ``r2_one_step``, ``r2_multi_step`` (means over the networks),
         ``best_r2_multi_step``.
     """
-    multi, one = _mean(sweep["multi_step"]), _mean(sweep["one_step"])
+    multi, one = mean_over_networks(sweep["multi_step"]), mean_over_networks(sweep["one_step"])
     if not np.isfinite(multi).any():
         raise ValueError("no (n_delays, rank) of the sweep has a finite multi-step R²; segments too short?")
     best = np.nanmax(multi)
@@ -262,7 +269,7 @@ def choose_dmd(sweep, tolerance=0.01) -> dict:
 
 def sweep_table(sweep) -> list:
     """The sweep as rows ``{n_delays, rank, r2_one_step, r2_multi_step}`` (means over networks)."""
-    multi, one = _mean(sweep["multi_step"]), _mean(sweep["one_step"])
+    multi, one = mean_over_networks(sweep["multi_step"]), mean_over_networks(sweep["one_step"])
     return [{"n_delays": int(d), "rank": int(r), "r2_one_step": float(one[j, k]),
              "r2_multi_step": float(multi[j, k])}
             for j, d in enumerate(sweep["n_delays"]) for k, r in enumerate(sweep["ranks"]) if np.isfinite(multi[j, k])]
