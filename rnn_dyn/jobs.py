@@ -128,7 +128,7 @@ def compare_job(item: dict) -> dict:
     from rnn_dyn.similarity import pairwise_distances
 
     networks, out = item["networks"], {}
-    reps = representations(networks)
+    reps = representations(networks) if set(item["metrics"]) - set(FITTED) else None
     labels = _labels(networks)
     varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
     for name in item["metrics"]:
