@@ -105,7 +105,7 @@ STUDY = {"flipflop": ({"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "decay_r
          "sine": ({}, {"n_time": 100}), "context": ({"decay_steps": 500}, {})}
 
 
-def trained(iterations):
+def trained(iterations, tasks):
     """Train a small population per task; the study's DSA fit on it; one JSON line per task."""
     import dataclasses
 
@@ -113,7 +113,8 @@ def trained(iterations):
     from rnn_dyn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
     from rnn_dyn.training import train_population
 
-    for task, (train, task_fields) in STUDY.items():
+    for task in tasks:
+        train, task_fields = STUDY[task]
         networks, zero, loss = [], [], []
         start = time.perf_counter()
         for cell in ("vanilla", "ugrnn", "gru", "lstm"):
@@ -159,9 +160,10 @@ def main():
     parser.add_argument("--rank", type=int, default=RANK)
     parser.add_argument("--trained", action="store_true", help="the fit on small trained populations")
     parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--tasks", nargs="+", default=list(STUDY), choices=list(STUDY))
     args = parser.parse_args()
     if args.trained:
-        return trained(args.iterations)
+        return trained(args.iterations, args.tasks)
     reps = make_networks(args.networks)
     n_pairs = args.networks * (args.networks - 1) // 2
     sweep_s, choice = time_sweep(reps)

@@ -159,11 +159,10 @@ def dsa_fitted(networks, fit, task_name) -> dict:
     -------
     dict
         ``segments`` (per network), ``options`` (``n_delays``, ``rank``), ``params``, ``metrics``
-        (``dsa_fit_r2_one_step``, ``dsa_fit_r2_multi_step``, ...), ``arrays`` (the same four
-        interface values as 0-d arrays, for ``topology.npz``), ``tables`` and ``figures``.
+        (``dsa_fit_r2_one_step``, ``dsa_fit_r2_multi_step``, ``dsa_fit_below_floor``...), ``arrays``
+        (the chosen values and the two R² as 0-d arrays, for ``topology.npz``), ``tables``, ``figures``
+        and ``warning`` (a line for the driver to print when the fit is below ``fit.r2_floor``; else None).
     """
-    import warnings
-
     from rnn_dyn.dsa_fit import choose_dmd, constant_input_segments, project_segments, sweep_dmd, sweep_table
     from rnn_dyn.dsa_probes import dsa_probe
     from rnn_dyn.tasks import get_task
@@ -180,10 +179,9 @@ def dsa_fitted(networks, fit, task_name) -> dict:
     sweep = sweep_dmd([segments[i] for i in sample], fit.n_delays, fit.ranks, fit.horizon, fit.holdout)
     choice = choose_dmd(sweep, fit.tolerance)
     below = choice["r2_multi_step"] < fit.r2_floor
-    if below:
-        warnings.warn(f"{task_name}: DSA's DMD fit is below the floor: multi-step R² "
-                      f"{choice['r2_multi_step']:.3f} < {fit.r2_floor} at n_delays {choice['n_delays']}, "
-                      f"rank {choice['rank']}; the comparison is logged with dsa_fit_below_floor = 1.", stacklevel=2)
+    warning = (f"WARNING {task_name}: DSA's DMD fit is below its floor: multi-step R² "
+               f"{choice['r2_multi_step']:.3f} < {fit.r2_floor} at n_delays {choice['n_delays']}, rank "
+               f"{choice['rank']}; logged with dsa_fit_below_floor = 1") if below else None
     interface = {"dsa_n_delays": choice["n_delays"], "dsa_rank": choice["rank"],
                  "dsa_fit_r2_one_step": choice["r2_one_step"], "dsa_fit_r2_multi_step": choice["r2_multi_step"]}
     figure = _dsa_sweep_figure(sweep, choice, fit, f"{task_name}: DMD fit on held-out segments, "
@@ -200,7 +198,7 @@ def dsa_fitted(networks, fit, task_name) -> dict:
             "arrays": {k: np.asarray(v) for k, v in interface.items()},
             "tables": {"dsa_sweep": {"choice": choice, "floor": fit.r2_floor, "sample": sample.tolist(),
                                      "rows": sweep_table(sweep)}},
-            "figures": {"dsa_sweep": png(figure)}}
+            "figures": {"dsa_sweep": png(figure)}, "warning": warning}
 
 
 def _dsa_sweep_figure(sweep, choice, fit, title):

@@ -248,6 +248,8 @@ class Study:
                                figures={"mds": r["figure"], **r.get("figures", {})},
                                writers={f"{k}.json": tracking.write_json(v) for k, v in r.get("tables", {}).items()})
             self.done["comparisons"] += 1
+            if r.get("warning"):
+                _say(r["warning"])
         if "topology" in result:
             r, index = result["topology"], item["topology"]["index"]
             a = self.analysis

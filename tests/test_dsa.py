@@ -322,3 +322,40 @@ def test_same_attractors_seen_differently_are_closer_under_dsa_than_under_svcca(
     assert D[same] < D[other] and D[same] < D[1, 3] and D[same] < D[0, 3]  # different attractors: farther
     assert S[same] > S[other]  # geometry misleads ...
     assert D[same] / D[other] < S[same] / S[other]  # ... DSA, relative to the same scale, does not
+
+
+# ------------------------------------------------------------ the study's DSA step
+def test_compare_job_chooses_dsa_settings_by_fit_and_reports_them():
+    """The study's ``compare-<task>-dsa`` result: distances at the chosen settings, the choice and
+    fit quality as params, metrics and 0-d arrays (for ``topology.npz``), a sweep figure and table."""
+    import dataclasses
+
+    from rnn_dyn import jobs
+    from rnn_dyn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+    from rnn_dyn.population import Population
+    from rnn_dyn.tasks import get_task
+
+    networks = []
+    for cell in ("vanilla", "gru"):
+        cfg = RunConfig(task=TaskConfig(name="context", n_time=20), model=ModelConfig(cell, "tanh", 6),
+                        train=TrainConfig(n_networks=2, seed=[0, 1]))
+        task = get_task(cfg.task)
+        weights = Population(cfg.model, task.n_inputs, task.n_outputs, [0, 1]).get_weights_dict()
+        networks += [({k: v[i] for k, v in weights.items()}, cfg.member_config(i).to_dict()) for i in range(2)]
+    fit = dataclasses.replace(DSA_FIT, n_delays=(1, 5), ranks=(2, 4, 8), n_sample=2)
+    out = jobs.dsa_fitted(networks, fit, "context")
+    assert len(out["segments"]) == 4 and len(out["segments"][0]) == 20  # 20 noise-free trials, each one segment
+    chosen = (out["options"]["n_delays"], out["options"]["rank"])
+    assert chosen in {(d, r) for d in fit.n_delays for r in fit.ranks}
+    assert (out["params"]["dsa_n_delays"], out["params"]["dsa_rank"]) == chosen
+    assert {"dsa_fit_r2_one_step", "dsa_fit_r2_multi_step", "dsa_fit_below_floor"} <= set(out["metrics"])
+    assert {k: v.ndim for k, v in out["arrays"].items()} == dict.fromkeys(
+        ["dsa_n_delays", "dsa_rank", "dsa_fit_r2_one_step", "dsa_fit_r2_multi_step"], 0)
+    assert out["arrays"]["dsa_fit_r2_multi_step"] == out["metrics"]["dsa_fit_r2_multi_step"]
+    assert (out["warning"] is None) == (out["arrays"]["dsa_fit_r2_multi_step"] >= fit.r2_floor)
+    table = out["tables"]["dsa_sweep"]
+    assert len(table["rows"]) == 5 and table["choice"]["rank"] == chosen[1]  # not rank 8 > 1 delay x 6 units
+    assert out["figures"]["dsa_sweep"][:4] == b"\x89PNG"
+    result = jobs.compare_job({"networks": networks, "metrics": ["dsa"], "task": "context"})["dsa"]
+    assert result["distances"].shape == (4, 4) and result["options"]["kind"] == "angular"
+    assert result["options"]["n_delays"] == result["params"]["dsa_n_delays"]
