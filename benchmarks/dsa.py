@@ -3,7 +3,7 @@
 100 synthetic networks: four families of latent linear dynamics (10-D, spectral
 radius 0.97); each network is its family's dynamics in a random basis plus a
 small perturbation, seen through a random 32-unit map with tanh and noise, on
-20 trials x 50 steps. ``pairwise_distances(reps, metric="dsa", rank=10)`` fits
+20 trials x 50 steps. ``pairwise_distances(reps, metric="dsa", n_delays=..., rank=...)`` fits
 each network's DMD once and aligns all 4,950 pairs of operators in one batched
 optimization.
 
@@ -16,8 +16,9 @@ same DMD operators. It is timed on a random subset of pairs in the same run and
 its per-pair cost extrapolated to all pairs (stated in the output); both are
 checked on that subset (the batched distance should not be larger).
 
-``--n-delays`` and ``--rank`` set the DSA settings of the pairwise timing (the
-study's are chosen by fit, per task: run ``--trained`` to see them); the fit
+``--n-delays`` and ``--rank`` set the DSA settings of the pairwise timing
+(default 5 delays and the sweep's largest rank, the costliest the study can
+choose; the study's are chosen by fit, per task: run ``--trained`` to see them); the fit
 sweep of :class:`~rnn_dyn.sweep_config.DSAFitConfig` (``DSA_FIT``) is timed on
 ``DSA_FIT.n_sample`` of the synthetic networks cut into segments.
 
@@ -156,8 +157,8 @@ def main():
     parser.add_argument("--networks", type=int, default=100)
     parser.add_argument("--loop-pairs", type=int, default=20,
                         help="pairs on which the reference loop is timed")
-    parser.add_argument("--n-delays", type=int, default=1)
-    parser.add_argument("--rank", type=int, default=RANK)
+    parser.add_argument("--n-delays", type=int, default=5)
+    parser.add_argument("--rank", type=int, default=max(DSA_FIT.ranks), help="default: the sweep's largest")
     parser.add_argument("--trained", action="store_true", help="the fit on small trained populations")
     parser.add_argument("--iterations", type=int, default=1500)
     parser.add_argument("--tasks", nargs="+", default=list(STUDY), choices=list(STUDY))
