@@ -193,6 +193,16 @@ def prediction_r2(model: DMDFit, segments, steps) -> float:
     return float(1 - np.sum((y - yhat) ** 2) / total) if total > 0 else float("nan")
 
 
+def persistence_r2(segments, steps) -> float:
+    """R² of the baseline that predicts no change, ``x[t + steps] = x[t]`` (what a fit should beat)."""
+    pairs = [(s[steps:], s[:-steps]) for s in segments if len(s) > steps]
+    if not pairs:
+        return float("nan")
+    y, yhat = (np.concatenate(p) for p in zip(*pairs))
+    total = np.sum((y - y.mean(0)) ** 2)
+    return float(1 - np.sum((y - yhat) ** 2) / total) if total > 0 else float("nan")
+
+
 def split_segments(segments, holdout):
     """Every ``holdout``-th segment (the last of each group) held out, the rest for fitting."""
     test = [s for i, s in enumerate(segments) if i % holdout == holdout - 1]
@@ -220,12 +230,14 @@ def sweep_dmd(networks, n_delays, ranks, horizon, holdout=4) -> dict:
     -------
     dict
         ``one_step``, ``multi_step`` ``[n_networks, len(n_delays), len(ranks)]`` (NaN where
-        ``rank > n_delays * width``), ``n_delays``, ``ranks``.
+        ``rank > n_delays * width``), ``persistence`` ``[n_networks]`` (the ``horizon``-step R² of
+        predicting no change, :func:`persistence_r2`), ``n_delays``, ``ranks``.
     """
     one = np.full((len(networks), len(n_delays), len(ranks)), np.nan)
-    multi = one.copy()
+    multi, persistence = one.copy(), np.full(len(networks), np.nan)
     for i, segments in enumerate(networks):
         train, test = split_segments(segments, holdout)
+        persistence[i] = persistence_r2(test, horizon)
         width = train[0].shape[1]
         for j, d in enumerate(n_delays):
             hankel = _Hankel(train, d, f"network {i}")
@@ -235,7 +247,8 @@ def sweep_dmd(networks, n_delays, ranks, horizon, holdout=4) -> dict:
                 model = hankel.fit(r)
                 one[i, j, k] = prediction_r2(model, test, 1)
                 multi[i, j, k] = prediction_r2(model, test, horizon)
-    return {"one_step": one, "multi_step": multi, "n_delays": np.asarray(n_delays), "ranks": np.asarray(ranks)}
+    return {"one_step": one, "multi_step": multi, "persistence": persistence, "n_delays": np.asarray(n_delays),
+            "ranks": np.asarray(ranks)}
 
 
 def mean_over_networks(a):
@@ -254,7 +267,7 @@ def choose_dmd(sweep, tolerance=0.01) -> dict:
     -------
     dict
         ``n_delays``, ``rank``, ``r2_one_step``, ``r2_multi_step`` (means over the networks),
-        ``best_r2_multi_step``.
+        ``best_r2_multi_step``, ``r2_persistence`` (the no-change baseline's multi-step R²).
     """
     multi, one = mean_over_networks(sweep["multi_step"]), mean_over_networks(sweep["one_step"])
     if not np.isfinite(multi).any():
@@ -264,7 +277,8 @@ def choose_dmd(sweep, tolerance=0.01) -> dict:
     j, k = min(ok, key=lambda jk: (sweep["ranks"][jk[1]], sweep["n_delays"][jk[0]]))
     return {"n_delays": int(sweep["n_delays"][j]), "rank": int(sweep["ranks"][k]),
             "r2_one_step": float(one[j, k]), "r2_multi_step": float(multi[j, k]),
-            "best_r2_multi_step": float(best)}
+            "best_r2_multi_step": float(best),
+            "r2_persistence": float(np.nanmean(sweep["persistence"])) if "persistence" in sweep else float("nan")}
 
 
 def sweep_table(sweep) -> list:

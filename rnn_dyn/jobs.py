@@ -194,6 +194,7 @@ def dsa_fitted(networks, fit, task_name) -> dict:
             "metrics": {"dsa_fit_r2_one_step": choice["r2_one_step"],
                         "dsa_fit_r2_multi_step": choice["r2_multi_step"],
                         "dsa_fit_best_r2_multi_step": choice["best_r2_multi_step"],
+                        "dsa_fit_r2_persistence": choice["r2_persistence"],
                         "dsa_fit_below_floor": float(below)},
             "arrays": {k: np.asarray(v) for k, v in interface.items()},
             "tables": {"dsa_sweep": {"choice": choice, "floor": fit.r2_floor, "sample": sample.tolist(),
@@ -216,6 +217,7 @@ def _dsa_sweep_figure(sweep, choice, fit, title):
         ax.set_xlabel("rank")
         ax.set_title(f"{label} prediction")
     axes[1].axhline(fit.r2_floor, color="gray", ls="--", lw=1, label="floor")
+    axes[1].axhline(choice["r2_persistence"], color="red", ls=":", lw=1, label="no change")
     axes[0].set_ylabel("held-out R²")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=9)

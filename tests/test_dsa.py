@@ -3,8 +3,8 @@ sweep, the DSA probes, the authors' qualitative result, errors."""
 import numpy as np
 import pytest
 
-from rnn_dyn.dsa_fit import (choose_dmd, constant_input_segments, fit_dmd, prediction_r2, project_segments,
-                             sweep_dmd, sweep_table)
+from rnn_dyn.dsa_fit import (choose_dmd, constant_input_segments, fit_dmd, persistence_r2, prediction_r2,
+                             project_segments, sweep_dmd, sweep_table)
 from rnn_dyn.dsa_probes import dsa_probe
 from rnn_dyn.similarity import dmd, dsa, operator_distances, pairwise_distances
 from rnn_dyn.sweep_config import DSA_FIT
@@ -237,6 +237,8 @@ def test_prediction_r2_is_one_for_linear_dynamics_and_drops_for_a_wrong_model():
     model = fit_dmd(X[:6])
     assert prediction_r2(model, X[6:], 1) == pytest.approx(1.0, abs=1e-9)
     assert prediction_r2(model, X[6:], 10) == pytest.approx(1.0, abs=1e-6)
+    assert persistence_r2(X[6:], 10) < 0.9  # a decaying system is not constant
+    np.testing.assert_allclose(persistence_r2([np.ones((5, 2)) * [1, 2], np.ones((6, 2))], 2), 1.0)
     wrong = fit_dmd(list(trajectories(stable(4, 14), n_trials=8, n_time=40)))
     assert prediction_r2(wrong, X[6:], 10) < 0.9
     assert np.isnan(prediction_r2(model, [x[:5] for x in X[6:]], 10))  # no segment is long enough
