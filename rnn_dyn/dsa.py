@@ -29,11 +29,10 @@ import sys
 
 import numpy as np
 
-from rnn_dyn._checks import as_real_array, check_choice, check_positive
+from rnn_dyn._checks import check_choice, check_positive
+from rnn_dyn.dsa_fit import as_segments, fit_dmd
 
 KINDS = ("angular", "euclidean", "wasserstein")
-RIDGE = 1e-8  # ridge of the DMD least squares
-NULL_TOL = 1e-10  # squared singular values below this fraction of the largest are null
 N_RESTARTS = 16
 N_ITERS = 500
 _EXPLORE = 40  # steps with every start, before keeping each pair's best _KEEP
@@ -47,21 +46,6 @@ def _T(M):
     return np.swapaxes(M, -1, -2)
 
 
-def _as_trials(X, name):
-    """``X`` as float64 ``(n_trials, n_time, n_units)``; a 2-D array is one trial."""
-    arr = as_real_array(X, name)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or min(arr.shape) < 1:
-        raise ValueError(f"{name} must be a 3-D array (n_trials, n_time, n_units), or 2-D "
-                         f"(n_time, n_units) for one trial; got shape {np.shape(X)}.")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values; got "
-                         f"{arr.size - np.count_nonzero(np.isfinite(arr))} NaN/inf entries.")
-    return arr
-
-
 def _check_options(n_delays, rank, kind):
     check_positive("n_delays", n_delays, integer=True)
     if rank is not None:
@@ -72,17 +56,21 @@ def _check_options(n_delays, rank, kind):
 def dmd(X, n_delays=1, rank=None, name="X"):
     """DMD operator of delay-embedded trajectories (the HAVOK fit of DSA).
 
-    Per trial, the Hankel matrix stacks ``n_delays`` consecutive states
-    (interval 1): row ``t`` is ``[x_t, x_{t+1}, ..., x_{t+n_delays-1}]``. The rows
-    of all trials are stacked and decomposed, ``H = U S W^T``; on the first
-    ``rank`` columns of ``U`` (rows kept per trial), ``A`` solves the ridge
-    least squares (1e-8) from ``U[t]`` to ``U[t+1]`` within trials. The data are
-    not centered (as in the reference package): a constant offset is one more mode.
+    Per trial (or segment), the Hankel matrix stacks ``n_delays`` consecutive
+    states (interval 1): row ``t`` is ``[x_t, x_{t+1}, ..., x_{t+n_delays-1}]``.
+    The rows of all trials are stacked and decomposed, ``H = U S W^T``; on the
+    first ``rank`` columns of ``U`` (rows kept per trial), ``A`` solves the ridge
+    least squares (1e-8) from ``U[t]`` to ``U[t+1]`` within trials, never across
+    them. The data are not centered (as in the reference package): a constant
+    offset is one more mode. :func:`rnn_dyn.dsa_fit.fit_dmd` returns the whole
+    model (basis and modes, for prediction).
 
     Parameters
     ----------
-    X : array_like, shape (n_trials, n_time, n_units), or (n_time, n_units) for one trial
-        Needs ``n_time > n_delays``. Flattened ``trials*time`` rows (e.g.
+    X : array_like, shape (n_trials, n_time, n_units), (n_time, n_units), or a list of segments
+        A list of 2-D ``(n_time_i, n_units)`` arrays holds segments of different
+        lengths (e.g. :func:`rnn_dyn.dsa_fit.constant_input_segments`). Needs
+        ``n_time > n_delays`` in every one. Flattened ``trials*time`` rows (e.g.
         :func:`rnn_dyn.population.probe_representation`) must be reshaped first,
         or steps across trial boundaries are fitted as dynamics.
     n_delays : int
@@ -103,29 +91,14 @@ def dmd(X, n_delays=1, rank=None, name="X"):
         On bad shapes, non-finite values, ``n_time <= n_delays``, a ``rank``
         above ``n_units * n_delays``, or data that never vary.
     """
-    X = _as_trials(X, name)
+    segments = as_segments(X, name)
     check_positive("n_delays", n_delays, integer=True)
-    n_trials, n_time, n_units = X.shape
-    if n_time <= n_delays:
-        raise ValueError(f"{name} needs n_time > n_delays ({n_delays}) to have a transition; "
-                         f"got n_time {n_time}.")
     if rank is not None:
         check_positive("rank", rank, integer=True)
-        if rank > n_units * n_delays:
-            raise ValueError(f"rank must be <= n_units * n_delays ({n_units * n_delays}); "
-                             f"got {rank}.")
-    rows = n_time - n_delays + 1
-    H = np.lib.stride_tricks.sliding_window_view(X, n_delays, axis=1)  # (k, rows, n, d)
-    H = np.swapaxes(H, -1, -2).reshape(n_trials * rows, n_delays * n_units)
-    U, s, _ = np.linalg.svd(H, full_matrices=False)
-    if s[0] == 0:
-        raise ValueError(f"{name} is all zeros; DMD needs activity.")
-    r = int(np.count_nonzero(s ** 2 > NULL_TOL * s[0] ** 2))
-    r = r if rank is None else min(r, rank)
-    U = U[:, :r].reshape(n_trials, rows, r)
-    before, after = U[:, :-1].reshape(-1, r), U[:, 1:].reshape(-1, r)
-    gram = before.T @ before + RIDGE * np.eye(r)
-    return np.linalg.solve(gram, before.T @ after).T
+        width = segments[0].shape[1] * n_delays
+        if rank > width:
+            raise ValueError(f"rank must be <= n_units * n_delays ({width}); got {rank}.")
+    return fit_dmd(segments, n_delays, rank, name).A
 
 
 # --------------------------------------------- the orthogonal alignment
@@ -221,12 +194,13 @@ def _best_alignment(A, B, n_restarts, n_iters, rng):
 
 
 def _wasserstein(eig_a, eig_b):
-    """Optimal transport cost between eigenvalue sets, unit mass each, squared distance."""
+    """Squared 2-Wasserstein distance between two uniform distributions on n eigenvalues each:
+    the mean squared distance of the optimal matching."""
     from scipy.optimize import linear_sum_assignment
 
     cost = np.abs(eig_a[:, None] - eig_b[None, :]) ** 2
     rows, cols = linear_sum_assignment(cost)
-    return cost[rows, cols].sum()
+    return cost[rows, cols].mean()
 
 
 def _pad(As, n):
@@ -247,11 +221,12 @@ def operator_distances(As, Bs=None, kind="angular", seed=0, n_restarts=N_RESTART
 
     - ``"angular"``: ``arccos(s)``, radians in [0, pi];
     - ``"euclidean"``: ``||A/||A|| - C B C^T/||B|| ||_F = sqrt(2 - 2 s)``, in [0, 2];
-    - ``"wasserstein"``: the optimal transport between the eigenvalues of the raw
-      (unnormalized) operators as points in the complex plane, unit mass each,
-      squared Euclidean cost: ``min_sigma sum_i |l_i - m_sigma(i)|^2`` by
-      :func:`scipy.optimize.linear_sum_assignment`. This is ``n`` times the cost
-      with weights ``1/n``, as the reference package reports it.
+    - ``"wasserstein"``: the squared 2-Wasserstein distance between the
+      eigenvalues of the raw (unnormalized) operators as uniform distributions
+      on the complex plane (weight ``1/n`` each): the *mean* matched squared
+      distance ``min_sigma (1/n) sum_i |l_i - m_sigma(i)|^2``, by
+      :func:`scipy.optimize.linear_sum_assignment`. The reference package
+      reports ``n`` times this (the sum).
 
     Parameters
     ----------
@@ -324,7 +299,8 @@ def dsa(X, Y, n_delays=1, rank=None, kind="angular", seed=0):
     Parameters
     ----------
     X, Y : array_like, shapes (n_trials, n_time, n_units_x) and (n_trials_y, n_time_y, n_units_y)
-        Or 2-D ``(n_time, n_units)`` for one trial; trials, time and widths may differ.
+        Or 2-D ``(n_time, n_units)`` for one trial, or lists of 2-D segments
+        (:func:`dmd`); trials, time and widths may differ.
     n_delays : int
     rank : int, optional
         Columns kept by :func:`dmd`; both operators use the same value.

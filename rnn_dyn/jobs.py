@@ -13,7 +13,7 @@ import io
 import numpy as np
 
 from rnn_dyn.config import RunConfig
-from rnn_dyn.sweep_config import GEOMETRY, TOPOLOGY_MODES, default_starts
+from rnn_dyn.sweep_config import FITTED, GEOMETRY, TOPOLOGY_MODES, default_starts
 
 
 def png(fig) -> bytes:
@@ -97,8 +97,9 @@ def representations(networks, probe=None) -> list:
     for group in _groups(networks):
         population, task, _ = _population([networks[i] for i in group])
         inputs = None if probe is None else probe(task)
+        n_time = task.cfg.n_time if inputs is None else np.shape(inputs)[1]
         for i, r in zip(group, probe_representation(population, task, inputs)):
-            reps[i] = r.reshape(-1, task.cfg.n_time, r.shape[-1])
+            reps[i] = r.reshape(-1, n_time, r.shape[-1])
     return reps
 
 
@@ -127,23 +128,100 @@ def compare_job(item: dict) -> dict:
     from rnn_dyn.similarity import pairwise_distances
 
     networks, out = item["networks"], {}
-    reps = representations(networks)
+    reps = representations(networks) if set(item["metrics"]) - set(FITTED) else None
     labels = _labels(networks)
     varied = {k: v for k, v in labels.items() if len(set(v)) > 1}
     for name in item["metrics"]:
         metric, options = GEOMETRY[name]
-        if metric == "dsa":  # trajectories (trials x time x units), at most the narrowest network's rank
-            width = min(r.shape[-1] for r in reps) * options["n_delays"]
-            options = {**options, "rank": min(options["rank"], width)}
-            D = pairwise_distances(reps, metric=metric, **options)
+        extra = {}
+        if name in FITTED:  # trajectories: autonomous segments, delays and rank chosen by fit
+            extra = dsa_fitted(networks, FITTED[name], item["task"])
+            options = {**options, **extra.pop("options")}
+            D = pairwise_distances(extra.pop("segments"), metric=metric, **options)
         else:  # states (samples x units)
             D = pairwise_distances([r.reshape(-1, r.shape[-1]) for r in reps], metric=metric, **options)
         xy = embed(D)
         title = f"{item['task']}: {name} ({len(networks)} networks)"
         out[name] = {"distances": D, "embedding": xy, "separation": separation(D, varied) if varied else {},
                      "options": options,
-                     "figure": png(plot_embedding(xy, labels, title=title))}
+                     "figure": png(plot_embedding(xy, labels, title=title)), **extra}
     return out
+
+
+def dsa_fitted(networks, fit, task_name) -> dict:
+    """DSA's data and settings for one task's networks, chosen by fit (:class:`~rnn_dyn.sweep_config.DSAFitConfig`).
+
+    Each network runs the task's DSA probe (:func:`~rnn_dyn.dsa_probes.dsa_probe`); its states are cut
+    into constant-input segments and projected on its leading principal directions; the sweep over
+    ``fit.n_delays`` x ``fit.ranks`` on a sample of the networks picks one ``(n_delays, rank)`` for all.
+
+    Returns
+    -------
+    dict
+        ``segments`` (per network), ``options`` (``n_delays``, ``rank``), ``params``, ``metrics``
+        (``dsa_fit_r2_one_step``, ``dsa_fit_r2_multi_step``, ``dsa_fit_below_floor``...), ``arrays``
+        (the chosen values and the two R² as 0-d arrays, for ``topology.npz``), ``tables``, ``figures``
+        and ``warning`` (a line for the driver to print when the fit is below ``fit.r2_floor``; else None).
+    """
+    from rnn_dyn.dsa_fit import choose_dmd, constant_input_segments, project_segments, sweep_dmd, sweep_table
+    from rnn_dyn.dsa_probes import dsa_probe
+    from rnn_dyn.tasks import get_task
+
+    task = get_task(RunConfig.from_dict(networks[0][1]).task)
+    inputs = dsa_probe(task, fit.min_length)
+    index = constant_input_segments(inputs, fit.min_length)
+    if len(index) < fit.holdout:
+        raise ValueError(f"{task_name}: the DSA probe has {len(index)} constant-input segment(s) of "
+                         f"{fit.min_length}+ states; the fit needs {fit.holdout} or more.")
+    reps = representations(networks, probe=lambda t: dsa_probe(t, fit.min_length))
+    segments = [project_segments([r[k, a:b] for k, a, b in index], fit.n_pcs) for r in reps]
+    sample = np.unique(np.linspace(0, len(networks) - 1, min(fit.n_sample, len(networks))).round().astype(int))
+    sweep = sweep_dmd([segments[i] for i in sample], fit.n_delays, fit.ranks, fit.horizon, fit.holdout)
+    choice = choose_dmd(sweep, fit.tolerance)
+    below = choice["r2_multi_step"] < fit.r2_floor
+    warning = (f"WARNING {task_name}: DSA's DMD fit is below its floor: multi-step R² "
+               f"{choice['r2_multi_step']:.3f} < {fit.r2_floor} at n_delays {choice['n_delays']}, rank "
+               f"{choice['rank']}; logged with dsa_fit_below_floor = 1") if below else None
+    interface = {"dsa_n_delays": choice["n_delays"], "dsa_rank": choice["rank"],
+                 "dsa_fit_r2_one_step": choice["r2_one_step"], "dsa_fit_r2_multi_step": choice["r2_multi_step"]}
+    figure = _dsa_sweep_figure(sweep, choice, fit, f"{task_name}: DMD fit on held-out segments, "
+                                                   f"{len(sample)} networks")
+    width = min(s[0].shape[1] for s in segments) * choice["n_delays"]  # at most the narrowest network's
+    return {"segments": segments, "options": {"n_delays": choice["n_delays"], "rank": min(choice["rank"], width)},
+            "params": {"dsa_n_delays": choice["n_delays"], "dsa_rank": choice["rank"],
+                       "dsa_n_segments": len(index), "dsa_sample": len(sample),
+                       **{f"dsa_fit_{k}": v for k, v in fit.to_dict().items()}},
+            "metrics": {"dsa_fit_r2_one_step": choice["r2_one_step"],
+                        "dsa_fit_r2_multi_step": choice["r2_multi_step"],
+                        "dsa_fit_best_r2_multi_step": choice["best_r2_multi_step"],
+                        "dsa_fit_r2_persistence": choice["r2_persistence"],
+                        "dsa_fit_below_floor": float(below)},
+            "arrays": {k: np.asarray(v) for k, v in interface.items()},
+            "tables": {"dsa_sweep": {"choice": choice, "floor": fit.r2_floor, "sample": sample.tolist(),
+                                     "rows": sweep_table(sweep)}},
+            "figures": {"dsa_sweep": png(figure)}, "warning": warning}
+
+
+def _dsa_sweep_figure(sweep, choice, fit, title):
+    """Mean held-out R² (one-step, multi-step) against rank, one line per n_delays; the choice marked."""
+    import matplotlib.pyplot as plt
+
+    from rnn_dyn.dsa_fit import mean_over_networks
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, key, label in zip(axes, ("one_step", "multi_step"), ("one-step", f"{fit.horizon}-step")):
+        mean = mean_over_networks(sweep[key])
+        for j, d in enumerate(sweep["n_delays"]):
+            ax.plot(sweep["ranks"], mean[j], marker="o", ms=3, label=f"{d} delays")
+        ax.plot([choice["rank"]], [choice[f"r2_{key}"]], "k*", ms=12, label="chosen")
+        ax.set_xlabel("rank")
+        ax.set_title(f"{label} prediction")
+    axes[1].axhline(fit.r2_floor, color="gray", ls="--", lw=1, label="floor")
+    axes[1].axhline(choice["r2_persistence"], color="red", ls=":", lw=1, label="no change")
+    axes[0].set_ylabel("held-out R²")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    return fig
 
 
 def _examples(labels) -> list:
@@ -186,9 +264,10 @@ def topology_job(item: dict) -> dict:
 
     ``item``: ``networks``, ``fixed_points`` (per network, ``fixed_points.npz``
     bytes), ``geometry`` (``{name: [n, n]}`` distances in network order),
-    ``mode``, ``n_perturb``, ``seed``.  Returns ``arrays`` (for
-    ``topology.npz``: ``distances_<name>``, ``embedding_<name>``, per-network
-    measures, ``config``), ``graphs`` (for ``graphs.npz``), ``summary`` (for
+    ``mode``, ``n_perturb``, ``seed``, optionally ``arrays`` (a comparison's
+    0-d values, e.g. ``dsa_n_delays``, ``dsa_fit_r2_multi_step``: copied).
+    Returns ``arrays`` (for ``topology.npz``: ``distances_<name>``,
+    ``embedding_<name>``, per-network measures, ``config``, those values), ``graphs`` (for ``graphs.npz``), ``summary`` (for
     ``topology.json``), ``metrics`` and ``figures`` (PNG bytes).
 
     ``distances_topology`` is in ``mode`` (the claims' matrix; ``'paper'``: as
@@ -239,7 +318,7 @@ def topology_job(item: dict) -> dict:
                                           f"{name}: eigenvalues at {where}, one network per configuration")
     return {"arrays": {**{f"distances_{m}": D for m, D in matrices.items()},
                        **{f"embedding_{m}": xy for m, xy in embeddings.items()},
-                       **measures, "config": np.array(config)},
+                       **measures, "config": np.array(config), **item.get("arrays", {})},
             "graphs": _graph_arrays(results), "summary": summary,
             "metrics": {f"separation_{m}_{k}": v for m, row in table.items() for k, v in row.items() if k != "n"},
             "figures": {k: png(f) for k, f in figures.items()}}
@@ -360,16 +439,19 @@ def untrained_job(item: dict) -> dict:
 def task_job(item: dict) -> dict:
     """Whatever one task still needs, each key only when asked for: ``compare`` (``metrics``
     to compute), ``topology`` (its options, with the networks' indices ``index`` that have
-    fixed points) and ``untrained`` (the vanilla networks' indices; ``untrained_options``:
-    :func:`untrained_job`'s ``metrics`` and ``inits``)."""
+    fixed points, and ``arrays`` of finished comparisons) and ``untrained`` (the vanilla
+    networks' indices; ``untrained_options``: :func:`untrained_job`'s ``metrics`` and ``inits``).
+    Comparisons' ``arrays`` (DSA's chosen settings and fit) join the topology's."""
     out, networks = {}, item["networks"]
     if item.get("metrics"):
         out["compare"] = compare_job(item)
     if item.get("topology"):
         t = item["topology"]
         geometry = {**t["geometry"], **{m: r["distances"] for m, r in out.get("compare", {}).items()}}
+        arrays = {**t.get("arrays", {}), **{k: v for r in out.get("compare", {}).values()
+                                            for k, v in r.get("arrays", {}).items()}}
         index = np.asarray(t["index"])
-        out["topology"] = topology_job({**t, "networks": [networks[i] for i in index],
+        out["topology"] = topology_job({**t, "networks": [networks[i] for i in index], "arrays": arrays,
                                         "geometry": {m: D[np.ix_(index, index)] for m, D in geometry.items()}})
     if item.get("untrained"):
         out["untrained"] = untrained_job({**item.get("untrained_options", {}),

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from rnn_dyn import jobs, tracking
 from rnn_dyn.config import RunConfig, configuration
-from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages
+from rnn_dyn.sweep_config import FITTED, GEOMETRY, AnalysisConfig, SweepConfig, apply_search, check_stages
 from rnn_dyn.sweep import last_line
 from rnn_dyn.sweep import say as _say
 from rnn_dyn.sweep import search, wait_for_others
@@ -253,7 +253,8 @@ class Study:
     # -- a task's analyses -------------------------------------------------------------
     def _comparison_key(self, name, ids):
         metric, options = GEOMETRY[name]
-        return tracking.stage_key(kind="comparison", metric=metric, options=options, runs=ids)
+        fit = {"fit": FITTED[name].to_dict()} if name in FITTED else {}  # settings chosen by fit, and how
+        return tracking.stage_key(kind="comparison", metric=metric, options=options, runs=ids, **fit)
 
     def _topology_key(self, task, ids):
         a = self.analysis
@@ -292,6 +293,7 @@ class Study:
                     "index": index, "mode": self.analysis.mode, "n_perturb": self.analysis.n_perturb,
                     "seed": self.analysis.seed,
                     "geometry": {n: _distances(rid, ids) for n, rid in geometry.items() if rid},
+                    "arrays": {k: v for rid in geometry.values() if rid for k, v in _scalars(rid).items()},
                     "fixed_points": [_read(tracking.artifact(fp_runs[ids[i]], "fixed_points.npz")) for i in index]}
             elif topo is None:
                 _say(f"{task}: fixed points of {len(index)} network(s), need {MIN_NETWORKS}; no topology")
@@ -364,12 +366,17 @@ class Study:
                   "seed": np.array([c["train"]["seed"] for _, c in nets])}
         for name, r in result.get("compare", {}).items():
             tracking.log_stage(self.exp_id, "comparison", self._comparison_key(name, ids), f"compare-{task}-{name}",
-                               {"task": task, "metric": GEOMETRY[name][0], "n_networks": len(ids), **r["options"]},
-                               {f"separation_{k}": v for k, v in r["separation"].items()},
+                               {"task": task, "metric": GEOMETRY[name][0], "n_networks": len(ids), **r["options"],
+                                **r.get("params", {})},
+                               {**{f"separation_{k}": v for k, v in r["separation"].items()}, **r.get("metrics", {})},
                                arrays={"distances": {"distances": r["distances"], "run_ids": np.array(ids),
-                                                     "embedding": r["embedding"], **labels}},
-                               figures={"mds": r["figure"]}, run_id=claims[("comparison", name)])
+                                                     "embedding": r["embedding"], **labels, **r.get("arrays", {})}},
+                               figures={"mds": r["figure"], **r.get("figures", {})},
+                               writers={f"{k}.json": tracking.write_json(v) for k, v in r.get("tables", {}).items()},
+                               run_id=claims[("comparison", name)])
             self.done["comparisons"] += 1
+            if r.get("warning"):
+                _say(r["warning"])
         if "topology" in result:
             r, index = result["topology"], item["topology"]["index"]
             a = self.analysis
@@ -455,6 +462,11 @@ def _distances(run_id, ids):
     where = {r: i for i, r in enumerate(d["run_ids"].tolist())}
     order = [where[r] for r in ids]
     return d["distances"][np.ix_(order, order)]
+
+
+def _scalars(run_id):
+    """A comparison run's 0-d arrays (DSA's chosen settings and fit quality)."""
+    return {k: v for k, v in tracking.artifact_arrays(run_id, "distances.npz").items() if np.ndim(v) == 0}
 
 
 def _print_separation(task, summary):

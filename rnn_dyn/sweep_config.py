@@ -30,9 +30,9 @@ FIXED_POINT_BUDGET = (1024, 16)  # default starts per network, spread over the c
 # variance by default; the SVCCA authors also used a fixed k (SPEC §5).
 GEOMETRY = {"svcca": ("svcca", {}), "svcca_k10": ("svcca", {"k": 10}), "svcca_k20": ("svcca", {"k": 20}),
             "cka": ("cka", {}), "cca": ("cca", {}), "procrustes": ("procrustes", {}),
-            # Dynamical similarity (Ostrow et al. 2023): DMD operators of the probe trajectories
-            # compared up to rotation; rank 10 as in its authors' examples.
-            "dsa": ("dsa", {"n_delays": 1, "rank": 10, "kind": "angular"})}
+            # Dynamical similarity (Ostrow et al. 2023): DMD operators of autonomous segments of
+            # the DSA probes, compared up to rotation; n_delays and rank chosen by fit (DSA_FIT).
+            "dsa": ("dsa", {"kind": "angular"})}
 # How fixed-point graphs of differing sizes are compared: "paper" discards the networks off the
 # modal node count and compares the ordered matrices (§3.1's footnote; the claims' default),
 # "matching" pairs nodes by readout (flip-flop) or pools chains (sine) and keeps every network.
@@ -345,3 +345,52 @@ def _as_tuple(name, value, allow_empty=False) -> tuple:
     if not values and not allow_empty:
         raise ValueError(f"{name} must not be empty.")
     return values
+
+
+@dataclass(frozen=True)
+class DSAFitConfig:
+    """How the study chooses DSA's delays and rank: by how well the DMD model fits (Ostrow et al. 2023).
+
+    Per task, each of ``n_sample`` networks (evenly spaced in the task's network order) has its
+    autonomous segments (:mod:`rnn_dyn.dsa_probes`) projected on its ``n_pcs`` leading principal
+    directions; every ``(n_delays, rank)`` is fitted on the segments but one in ``holdout`` and scored
+    on those held out by the R² of one-step and ``horizon``-step predictions
+    (:func:`~rnn_dyn.dsa_fit.sweep_dmd`). The choice (:func:`~rnn_dyn.dsa_fit.choose_dmd`) is the
+    smallest model (rank, then delays) whose mean multi-step R² is within ``tolerance`` (relative) of
+    the best; every network of the task is then compared with it. A chosen multi-step R² below
+    ``r2_floor`` is logged with a warning and the flag ``dsa_fit_below_floor``, not hidden.
+    Segments shorter than ``max(n_delays) + horizon + 2`` states are left out.
+    """
+
+    n_delays: tuple = (1, 5, 10, 20, 30)
+    ranks: tuple = (2, 4, 6, 8, 10, 12, 16)  # rank 20 costs 1.6x rank 16 in pairwise time (benchmarks/dsa.py)
+    n_pcs: int = 10
+    horizon: int = 10
+    holdout: int = 4
+    tolerance: float = 0.01
+    n_sample: int = 8
+    r2_floor: float = 0.9
+
+    def __post_init__(self):
+        for name in ("n_delays", "ranks"):
+            values = _as_tuple(f"dsa_fit.{name}", getattr(self, name))
+            for v in values:
+                check_positive(f"dsa_fit.{name}", v, integer=True)
+            object.__setattr__(self, name, tuple(sorted(set(values))))
+        for name in ("n_pcs", "horizon", "n_sample"):
+            check_positive(f"dsa_fit.{name}", getattr(self, name), integer=True)
+        check_range("dsa_fit.holdout", self.holdout, 2, math.inf, integer=True)
+        check_range("dsa_fit.tolerance", self.tolerance, 0.0, 1.0)
+        check_range("dsa_fit.r2_floor", self.r2_floor, -math.inf, 1.0)
+
+    @property
+    def min_length(self) -> int:
+        """Fewest states a segment needs: the longest delay row, the horizon and one more transition."""
+        return max(self.n_delays) + self.horizon + 2
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+DSA_FIT = DSAFitConfig()
+FITTED = {"dsa": DSA_FIT}  # comparisons whose settings are chosen by fit: their settings join the stage key
