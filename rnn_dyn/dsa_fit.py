@@ -104,6 +104,14 @@ def project_segments(segments, n_pcs):
     return [s @ basis for s in segments]
 
 
+def probe_segments(states, inputs, min_length, n_pcs) -> list:
+    """One network's DSA data: its states ``[n_trials, n_time, n_units]`` on the probe ``inputs`` cut
+    into constant-input segments of ``min_length`` or more states (:func:`constant_input_segments`),
+    projected on its leading ``n_pcs`` principal directions (:func:`project_segments`)."""
+    states = np.asarray(states).reshape(len(inputs), np.shape(inputs)[1], -1)
+    return project_segments([states[k, a:b] for k, a, b in constant_input_segments(inputs, min_length)], n_pcs)
+
+
 def _hankel(segments, n_delays, name):
     """Delay-embedded rows of every segment, stacked, and each segment's row count."""
     short = [i for i, s in enumerate(segments) if len(s) <= n_delays]

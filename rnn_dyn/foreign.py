@@ -23,7 +23,7 @@ import numpy as np
 from rnn_dyn import jobs, tracking
 from rnn_dyn._checks import check_choice, check_positive, check_range
 from rnn_dyn.config import TASKS, RunConfig, TaskConfig
-from rnn_dyn.sweep_config import GEOMETRY, AnalysisConfig, default_starts
+from rnn_dyn.sweep_config import FITTED, GEOMETRY, AnalysisConfig, default_starts
 from rnn_dyn.tasks import get_task
 
 FORMATS = ("keras", "torch")  # rnn_dyn.importers.FORMATS, not imported here: it imports TensorFlow
@@ -65,6 +65,16 @@ def _load(path, format, cell, activation):
     from rnn_dyn.importers import load_foreign_network
 
     return load_foreign_network(path, format=format, cell=cell, activation=activation)
+
+
+def _dsa_segments(net, task, fit) -> list:
+    """The foreign network's DSA data, made as the study makes its networks' (:func:`rnn_dyn.jobs.dsa_fitted`)."""
+    from rnn_dyn.dsa_fit import probe_segments
+    from rnn_dyn.dsa_probes import dsa_probe
+    from rnn_dyn.population import probe_representation
+
+    inputs = dsa_probe(task, fit.min_length)
+    return probe_segments(probe_representation(net, task, inputs)[0], inputs, fit.min_length, fit.n_pcs)
 
 
 def _describe(net) -> dict:
@@ -298,7 +308,8 @@ def place_foreign(experiment, path, format="torch", cell=None, task=None, metric
     task : {'flipflop', 'sine', 'context'}, optional
         Default: the one of the experiment's tasks whose number of inputs the network has.
     metric : str, default 'svcca'
-        A name of :data:`rnn_dyn.sweep_config.GEOMETRY` (``svcca cka cca procrustes svcca_k10 svcca_k20``).
+        A name of :data:`rnn_dyn.sweep_config.GEOMETRY` (``svcca cka cca procrustes svcca_k10 svcca_k20
+        dsa``; DSA's delays and rank are chosen by fit on the population, as in the study).
     activation : {'tanh', 'relu'}, optional
 
     Returns
@@ -352,10 +363,14 @@ def place_foreign(experiment, path, format="torch", cell=None, task=None, metric
     from rnn_dyn.similarity import pairwise_distances
 
     name, options = GEOMETRY[metric]
-    # samples x units; trials x time x units for a metric of trajectories (DSA, where it exists)
-    shape = (-1, task_.cfg.n_time) if name == "dsa" else (-1,)
-    reps = [r.reshape(*shape, r.shape[-1]) for r in
-            jobs.representations(networks) + [probe_representation(net, task_)[0]]]
+    if metric in FITTED:  # DSA: the population's settings, chosen by fit as in the study (jobs.dsa_fitted)
+        fitted = jobs.dsa_fitted(networks, FITTED[metric], task)
+        reps = fitted["segments"] + [_dsa_segments(net, task_, FITTED[metric])]
+        width = min(s[0].shape[1] for s in reps) * fitted["options"]["n_delays"]
+        options = {**options, **fitted["options"], "rank": min(fitted["options"]["rank"], width)}
+    else:  # samples x units
+        reps = [r.reshape(-1, r.shape[-1]) for r in
+                jobs.representations(networks) + [probe_representation(net, task_)[0]]]
     D = pairwise_distances(reps, metric=name, **options)
     xy = jobs._embed_finite(D)
     models = [c["model"] for _, c in networks]

@@ -163,7 +163,7 @@ def dsa_fitted(networks, fit, task_name) -> dict:
         (the chosen values and the two R² as 0-d arrays, for ``topology.npz``), ``tables``, ``figures``
         and ``warning`` (a line for the driver to print when the fit is below ``fit.r2_floor``; else None).
     """
-    from rnn_dyn.dsa_fit import choose_dmd, constant_input_segments, project_segments, sweep_dmd, sweep_table
+    from rnn_dyn.dsa_fit import choose_dmd, constant_input_segments, probe_segments, sweep_dmd, sweep_table
     from rnn_dyn.dsa_probes import dsa_probe
     from rnn_dyn.tasks import get_task
 
@@ -174,7 +174,7 @@ def dsa_fitted(networks, fit, task_name) -> dict:
         raise ValueError(f"{task_name}: the DSA probe has {len(index)} constant-input segment(s) of "
                          f"{fit.min_length}+ states; the fit needs {fit.holdout} or more.")
     reps = representations(networks, probe=lambda t: dsa_probe(t, fit.min_length))
-    segments = [project_segments([r[k, a:b] for k, a, b in index], fit.n_pcs) for r in reps]
+    segments = [probe_segments(r, inputs, fit.min_length, fit.n_pcs) for r in reps]
     sample = np.unique(np.linspace(0, len(networks) - 1, min(fit.n_sample, len(networks))).round().astype(int))
     sweep = sweep_dmd([segments[i] for i in sample], fit.n_delays, fit.ranks, fit.horizon, fit.holdout)
     choice = choose_dmd(sweep, fit.tolerance)

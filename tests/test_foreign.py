@@ -149,6 +149,9 @@ def test_compare_with_places_the_network(mlflow_store, tmp_path, capsys):
     assert again["skipped"] and again["run"] == run.info.run_id and again["nearest"] == nearest
     cka = experiments.compare(experiment="tiny", metric="cka", **{"with": str(tmp_path / "net.npz")})
     assert not cka["skipped"] and len(runs("tiny", "placement")) == 2
+    # DSA: the population's delays and rank chosen by fit, as the study chooses them
+    dsa = experiments.compare(experiment="tiny", metric="dsa", **{"with": str(tmp_path / "net.npz")})
+    assert not dsa["skipped"] and np.isfinite(dsa["nearest_distance"]) and len(dsa["nearest"]) == 5
     # clear errors
     with pytest.raises(ValueError, match=r"experiment 'nope' not found; existing experiments: .*'tiny'"):
         experiments.compare(experiment="nope", **{"with": str(tmp_path / "net.npz")})
