@@ -31,7 +31,7 @@ Run from the repository root::
 
 ``--profile NAME`` prints the functions that take the time (cProfile, one
 warm call); ``--save-labelled`` writes the points labelled fixed (``NAME/hstar``), and
-for the PyTorch networks rnn_dyn's float64 map on 256 sample states
+for the PyTorch networks rnn_dyn's float64 map on 64 sample states
 (``NAME/map_states``, ``NAME/map_values``), to
 ``tests/fixtures/foreign_flipflop_64_labelled.npz`` for
 ``benchmarks/torch_check.py``.  The last line is one JSON object.
@@ -133,8 +133,8 @@ def benchmark(name, repeats, profile=False):
 
         from rnn_dyn.linearization import make_map
 
-        sample = sample_states(states, 256, noise=0.3, rng=2).astype(np.float64)
-        values = make_map(cell, 3).f64(tf.constant(sample[None]), tf.constant(np.zeros((1, 256, 3))))
+        sample = sample_states(states, 64, noise=0.3, rng=2).astype(np.float64)
+        values = make_map(cell, 3).f64(tf.constant(sample[None]), tf.constant(np.zeros((1, 64, 3))))
         extra = {"map_states": sample, "map_values": values.numpy()[0]}
     return {"network": name, "n_true": len(truth["hstar"]), "found": found, "stability_right": stable_right,
             "false_fixed": false, "n_fixed": len(fps.fixed), "n_slow": len(fps.slow),
