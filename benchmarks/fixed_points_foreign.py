@@ -21,7 +21,9 @@ established in float64 numpy: true points found (within 1e-6), their
 stability (number of ``|λ| > 1``) right, and false ``fixed`` labels (a point
 labelled fixed that is not a true point, or whose ``q`` under the numpy
 float64 equations exceeds 1e-18).  Seconds: the first call (tracing
-included) and the best of ``--repeats`` warm calls.
+included) and the best of ``--repeats`` warm calls, wall and CPU (the process's
+CPU time over both cores: on a shared machine the wall time includes waiting
+for the cores).
 
 Run from the repository root::
 
@@ -29,7 +31,7 @@ Run from the repository root::
 
 ``--profile NAME`` prints the functions that take the time (cProfile, one
 warm call); ``--save-labelled`` writes the points labelled fixed (``NAME/hstar``), and
-for the PyTorch networks rnn_dyn's float64 map on 256 sample states
+for the PyTorch networks rnn_dyn's float64 map on 64 sample states
 (``NAME/map_states``, ``NAME/map_values``), to
 ``tests/fixtures/foreign_flipflop_64_labelled.npz`` for
 ``benchmarks/torch_check.py``.  The last line is one JSON object.
@@ -114,11 +116,12 @@ def benchmark(name, repeats, profile=False):
 
     cell, states, truth, numpy_step = load_network(name)
     starts = sample_states(states, 1024, noise=0.5, rng=1)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats + 1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fps = find_fixed_points(cell, np.zeros(3), starts)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     if profile:
         profiler = cProfile.Profile()
         profiler.runcall(find_fixed_points, cell, np.zeros(3), starts)
@@ -130,12 +133,13 @@ def benchmark(name, repeats, profile=False):
 
         from rnn_dyn.linearization import make_map
 
-        sample = sample_states(states, 256, noise=0.3, rng=2).astype(np.float64)
-        values = make_map(cell, 3).f64(tf.constant(sample[None]), tf.constant(np.zeros((1, 256, 3))))
+        sample = sample_states(states, 64, noise=0.3, rng=2).astype(np.float64)
+        values = make_map(cell, 3).f64(tf.constant(sample[None]), tf.constant(np.zeros((1, 64, 3))))
         extra = {"map_states": sample, "map_values": values.numpy()[0]}
     return {"network": name, "n_true": len(truth["hstar"]), "found": found, "stability_right": stable_right,
             "false_fixed": false, "n_fixed": len(fps.fixed), "n_slow": len(fps.slow),
             "first_s": round(times[0], 2), "warm_s": round(min(times[1:] or times), 2),
+            "warm_cpu_s": round(min(cpu[1:] or cpu), 2),
             "labelled": fps.fixed.hstar, "extra": extra}
 
 
@@ -152,10 +156,10 @@ def main():
     print(f"find_fixed_points(cell, np.zeros(3), 1,024 starts), default region; {cores} cores, "
           f"load average {load:.1f}")
     print(f"{'network':>15} {'true found':>11} {'stability':>10} {'false fixed':>12} {'slow':>5} "
-          f"{'first s':>8} {'warm s':>7}")
+          f"{'first s':>8} {'warm s':>7} {'warm cpu s':>11}")
     for r in rows:
         print(f"{r['network']:>15} {r['found']:>5} / {r['n_true']:<3} {r['stability_right']:>10} "
-              f"{r['false_fixed']:>12} {r['n_slow']:>5} {r['first_s']:>8.2f} {r['warm_s']:>7.2f}")
+              f"{r['false_fixed']:>12} {r['n_slow']:>5} {r['first_s']:>8.2f} {r['warm_s']:>7.2f} {r['warm_cpu_s']:>11.2f}")
     if args.save_labelled:
         arrays = {}
         for r in rows:

@@ -178,13 +178,14 @@ def merge_candidates(points, q, groups, tol_unique, merge_radius, tol_q, tol_far
 
 
 def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), n_dirs=3, seed=0,
-                  pair_steps=(0.35, 0.5, 0.65)):
+                  pair_steps=(0.35, 0.5, 0.65), n_neighbours=6):
     """Starts where saddles lie: between the stable points of each group, and beside each.
 
     Per group (network and condition input) with two or more stable points,
     ``n_mix`` random convex combinations of them (Dirichlet weights, α = 0.5)
     and the points ``pair_steps`` of the way along the segment joining each
-    pair (a saddle with one unstable direction often separates two attractors);
+    to its ``n_neighbours`` nearest (a saddle with one unstable direction
+    often separates two neighbouring attractors);
     for every stable point, steps of ``±steps`` along its ``n_dirs`` slowest
     (largest-magnitude) eigenvectors, real parts normalized.  Saddles sit on
     the slow manifolds that join the attractors, where few trajectory starts
@@ -222,7 +223,11 @@ def bridge_starts(points, groups, jacobians, n_mix, steps=(0.1, 0.2, 0.3, 0.5), 
         if len(mine) >= 2:
             starts.append(rng.dirichlet(np.full(len(mine), 0.5), n_mix) @ points[mine])
             source.append(np.full(n_mix, mine[0]))
-            i, j = np.triu_indices(len(mine), 1)
+            # each stable point with its n_neighbours nearest (saddles join neighbouring attractors)
+            dist = np.linalg.norm(points[mine][:, None] - points[mine][None], axis=-1)
+            near = np.argsort(dist, axis=1, kind="stable")[:, 1:n_neighbours + 1]
+            i, j = np.unique(np.sort(np.stack([np.repeat(np.arange(len(mine)), near.shape[1]),
+                                               near.reshape(-1)], 1), 1), axis=0).T
             t = np.asarray(pair_steps)[:, None, None]
             pairs = ((1 - t) * points[mine[i]] + t * points[mine[j]]).reshape(-1, points.shape[-1])
             starts.append(pairs)

@@ -15,6 +15,7 @@ import warnings
 
 import keras
 import numpy as np
+import pytest
 
 from rnn_dyn.fixed_points import find_fixed_points, sample_states
 
@@ -88,22 +89,30 @@ def test_defaults_find_every_true_fixed_point_with_its_stability():
 
 
 def test_without_a_region_searches_stray_where_the_update_gates_saturate():
-    """``region=None`` keeps every slow point; the default (the starts' range) drops the strays."""
     cell, _ = keras_cell()
     states = trajectories(cell)
-    starts = sample_states(states, 1024, noise=0.5, rng=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fps = find_fixed_points(cell, np.zeros(3), starts, region=None)
-        default = find_fixed_points(cell, np.zeros(3), starts)
+        fps = find_fixed_points(cell, np.zeros(3), sample_states(states, 1024, noise=0.5, rng=1),
+                                region=None)
     flat = states.reshape(-1, 64)
     outside = np.any((fps.slow.hstar < flat.min(0)) | (fps.slow.hstar > flat.max(0)), -1)
     assert outside.sum() >= 50  # many slow points that no trajectory comes near ...
     assert len(fps.fixed) == 7  # ... beside the same 7 fixed points
 
+
+def test_default_region_is_the_starts_range_and_none_keeps_every_slow_point():
+    cell, _ = keras_cell()
+    starts = sample_states(trajectories(cell), 1024, rng=1)  # on the trajectories
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        everything = find_fixed_points(cell, np.zeros(3), starts, region=None)
+        default = find_fixed_points(cell, np.zeros(3), starts)
     low, high = starts.min(0), starts.max(0)
     margin = 0.05 * (high - low)
     beyond = lambda h: np.any((h < low - margin) | (h > high + margin), -1)  # noqa: E731
-    assert beyond(fps.slow.hstar).sum() >= 20  # strays even beyond the noisy starts ...
-    assert not beyond(default.slow.hstar).any()  # ... which the default region drops
-    assert len(default.slow) < len(fps.slow) and len(default.fixed) == 7
+    assert beyond(everything.slow.hstar).sum() >= 40  # region=None: strays beyond the starts ...
+    assert not beyond(default.slow.hstar).any()  # ... which the default drops
+    assert len(default.slow) <= 30 and len(default.fixed) == len(everything.fixed) == 7
+    with pytest.raises(ValueError, match="region must be an array of states, 'starts' or None"):
+        find_fixed_points(cell, np.zeros(3), starts, region="trajectories")
