@@ -108,8 +108,6 @@ STUDY = {"flipflop": ({"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "decay_r
 
 def trained(iterations, tasks):
     """Train a small population per task; the study's DSA fit on it; one JSON line per task."""
-    import dataclasses
-
     from rnn_dyn import jobs
     from rnn_dyn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
     from rnn_dyn.training import train_population

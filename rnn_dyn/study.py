@@ -327,7 +327,7 @@ class Study:
         wanted["comparison"] = [(self._comparison_key(n, ids), f"compare-{task}-{n}", n) for n in item["metrics"]]
         if item.get("untrained"):
             vanilla = [ids[i] for i in item["untrained"]]
-            wanted["untrained"] = [(_untrained_key(vanilla), "trained-vs-untrained", task)]
+            wanted["untrained"] = [(self._untrained_key(vanilla), "trained-vs-untrained", task)]
         claims, held = {}, set()
         for kind, rows in wanted.items():  # one order for every driver
             won, held = tracking.claim(self.exp_id, kind, [(key, name) for key, name, _ in rows])
