@@ -11,7 +11,7 @@ import urllib.request
 import mlflow
 import pytest
 
-from tests.test_faults import assert_exactly_once, group_alive, spec_file, sweep
+from test_faults import assert_exactly_once, group_alive, spec_file, sweep
 
 
 
