@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 
@@ -22,6 +23,41 @@ TINY = dict(experiment="study-tiny", tasks=["flipflop", "context"], cells=["gru"
                                                                        "jit_compile": False}})
 NOISE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuda|cuInit|retracing|INFO mlflow|alembic|"
                    r"Traceback|UserWarning|DeprecationWarning", re.I | re.M)
+
+
+GOLDEN = os.path.join(ROOT, "tests", "fixtures", "tiny_study")
+
+
+def tiny_study_results():
+    """The tiny study's claims and distance matrices, read from the current MLflow store:
+    ``(claims.json as a dict, {"<task>/distances_<metric>" or "untrained/...": array})``."""
+    arrays, client = {}, mlflow.MlflowClient()
+    for run in _runs("topology") + _runs("untrained"):
+        name = run.data.params.get("task", "untrained") if run.data.tags["rnn_dyn.kind"] == "topology" else "untrained"
+        artifact = "topology.npz" if name != "untrained" else "untrained.npz"
+        path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifact)
+        with np.load(path) as f:
+            arrays.update({f"{name}/{k}": f[k] for k in f.files if k.startswith("distances")})
+    (report,) = _runs("report")
+    claims = json.load(open(client.download_artifacts(report.info.run_id, "claims.json")))
+    return claims, arrays
+
+
+def _same(a, b, where=""):
+    """``a`` equals ``b``: numbers to 1e-6 relative (one machine's XLA and BLAS give the same bits;
+    another CPU may round differently), everything else exactly."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), (where, sorted(a), sorted(b))
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, equal_nan=True, err_msg=where)
+    else:
+        assert a == b, (where, a, b)
 
 
 def _command(tmp_path, *args, **kwargs):
@@ -66,6 +102,15 @@ def test_one_command_runs_the_whole_study_quietly(mlflow_store, tmp_path):
     assert {"flipflop.scaffold", "flipflop.geometry_by_architecture", "context.trained_vs_untrained",
             "sine.frequency_matches"} <= ids
     assert all(c["verdict"] in ("reproduced", "contradicted", "inconclusive") for c in claims["claims"])
+    # The same claims and distance matrices as the code gave before its move into subpackages
+    # (tests/fixtures/make_tiny_study.py wrote them then).
+    claims, arrays = tiny_study_results()
+    with open(GOLDEN + "_claims.json") as f:
+        _same(claims, json.load(f), "claims.json")
+    with np.load(GOLDEN + ".npz") as f:
+        assert sorted(arrays) == sorted(f.files)
+        for k in f.files:
+            np.testing.assert_allclose(arrays[k], f[k], rtol=1e-6, atol=1e-12, equal_nan=True, err_msg=k)
     # A rerun finds everything done: nothing is computed or logged again.
     before = len(mlflow.search_runs(experiment_names=[TINY["experiment"]], output_format="list"))
     proc = _command(tmp_path, "sweep", "--spec", _spec(tmp_path), "--workers", "2")
